@@ -1,0 +1,1 @@
+"""Pieces shared by every agent: safe checkpoints, input checks."""

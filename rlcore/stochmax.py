@@ -1,0 +1,248 @@
+"""Stochastic maximization: max / argmax over a small candidate set instead of all n actions.
+
+This is the one place where the idea of Fourati, Aggarwal and Alouini (ICML 2024,
+"Stochastic Q-learning for Large Discrete Action Spaces") lives; every agent of the package
+calls it.
+
+The candidate set of a state is ``C = R ∪ M`` where
+
+* ``R`` holds ``k`` *distinct* actions drawn uniformly at random from ``[0, n)``
+  (default ``k = ceil(log2 n)``), and
+* ``M`` holds a few remembered actions (for example the actions most recently exploited in that
+  state, or the actions of a replay minibatch).
+
+Cost: drawing ``R`` costs ``O(B * k log k)`` for a batch of ``B`` states and never touches all
+``n`` actions (no ``randperm(n)``, no ``choice(n, replace=False)``), so a stochastic max costs
+``O(B * |C|)`` score evaluations whatever ``n`` is. The one exception is ``n <= 2 k**2`` (tiny
+action spaces, where ``n`` is itself bounded by ``O(log^2 n)``), which uses a partial shuffle of
+all ``n`` actions, and ``k >= n``, where ``C`` is every action and the result is the exact max.
+
+Batching: by default every row of a batch gets its **own, independent** ``R``
+(``shared=False``). With ``shared=True`` one ``R`` is drawn and used for the whole batch, which
+is cheaper to score with a per-action output head (one gather of ``k`` columns) at the price of
+correlated errors across the batch.
+
+Ties are broken towards the first candidate in the row (``R`` comes before ``M``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "default_num_random",
+    "sample_distinct",
+    "candidate_set",
+    "argmax_over_candidates",
+    "stoch_argmax",
+    "StateActionMemory",
+    "RecentActions",
+]
+
+
+def _check_n(n: Any) -> int:
+    if type(n) is int and n >= 1:  # fast path of the per-step calls
+        return n
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or int(n) < 1:
+        raise ValueError(f"the number of actions n must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def default_num_random(n: int) -> int:
+    """Size ``k`` of the random part ``R`` of the candidate set: ``ceil(log2 n)``, at least 1."""
+    n = _check_n(n)
+    return max(1, math.ceil(math.log2(n)))
+
+
+def sample_distinct(rng: np.random.Generator, n: int, k: int, batch_size: int = 1) -> np.ndarray:
+    """Draw ``batch_size`` independent uniform ``k``-subsets of ``[0, n)``.
+
+    Args:
+        rng: numpy random generator (the only source of randomness, so results are seeded).
+        n: number of actions, ``n >= 1``.
+        k: subset size, ``k >= 1``. With ``k >= n`` every row is ``arange(n)`` (all actions).
+        batch_size: number of rows ``B``.
+
+    Returns:
+        int64 array of shape ``(B, min(k, n))``; each row holds distinct actions, and every
+        action is in a row with probability exactly ``min(k, n) / n``.
+
+    Cost ``O(B k log k)`` expected (rejection of rows that drew a repeat, which happens with
+    probability below ``k**2 / (2n) <= 1/4`` here), except for ``n <= 2 k**2``, which shuffles
+    the ``n`` actions of each row (``O(n) = O(k**2)``).
+    """
+    n = _check_n(n)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"the number of random candidates k must be a positive integer, got {k!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    k = int(k)
+    if k >= n:
+        return np.broadcast_to(np.arange(n, dtype=np.int64), (batch_size, n)).copy()
+    if n <= 2 * k * k:
+        keys = rng.random((batch_size, n))
+        return np.argpartition(keys, k - 1, axis=1)[:, :k].astype(np.int64, copy=False)
+    out = rng.integers(0, n, size=(batch_size, k), dtype=np.int64)
+    if batch_size == 1:  # the per-step call of tabular agents: a set is cheaper than a sort
+        while len(set(out[0].tolist())) < k:
+            out = rng.integers(0, n, size=(1, k), dtype=np.int64)
+        return out
+    while True:
+        s = np.sort(out, axis=1)
+        repeat = (s[:, 1:] == s[:, :-1]).any(axis=1)
+        n_repeat = int(repeat.sum())
+        if n_repeat == 0:
+            return out
+        out[repeat] = rng.integers(0, n, size=(n_repeat, k), dtype=np.int64)
+
+
+def candidate_set(
+    rng: np.random.Generator,
+    n: int,
+    batch_size: int = 1,
+    num_random: int | None = None,
+    memory: np.ndarray | None = None,
+    shared: bool = False,
+) -> np.ndarray:
+    """Candidate actions ``C = R ∪ M`` for a batch of states.
+
+    Args:
+        rng: numpy random generator.
+        n: number of actions.
+        batch_size: number of states ``B``.
+        num_random: ``k = |R|``; ``None`` means :func:`default_num_random` ``(n)``.
+        memory: remembered actions, int array of shape ``(B, m)`` (per state) or ``(m,)``
+            (the same for every state); ``-1`` marks an empty slot. ``None``: no memory.
+        shared: draw one ``R`` for the whole batch instead of one per row.
+
+    Returns:
+        int64 array of shape ``(B, k' + m)`` with ``k' = min(k, n)``: the ``R`` columns first,
+        then the memory columns (empty slots repeat the row's first random action, which
+        leaves max and argmax unchanged).
+    """
+    n = _check_n(n)
+    k = default_num_random(n) if num_random is None else num_random
+    rand = sample_distinct(rng, n, k, 1 if shared else batch_size)
+    if shared:
+        rand = np.broadcast_to(rand, (batch_size, rand.shape[1]))
+    if memory is None:
+        return np.ascontiguousarray(rand)
+    mem = np.asarray(memory)
+    if mem.dtype.kind not in "iu":
+        raise TypeError(f"memory must hold integer actions, got dtype {mem.dtype}")
+    if mem.ndim == 1:
+        mem = np.broadcast_to(mem, (batch_size, mem.shape[0]))
+    if mem.ndim != 2 or mem.shape[0] != batch_size:
+        raise ValueError(f"memory must have shape (B, m) with B={batch_size}, got {mem.shape}")
+    if mem.size and not (-1 <= mem.min() and mem.max() < n):
+        raise ValueError(f"memory holds an action outside [0, {n}) (or -1 for empty): {mem}")
+    mem = np.where(mem >= 0, mem, rand[:, :1]).astype(np.int64, copy=False)
+    return np.concatenate([rand, mem], axis=1)
+
+
+def argmax_over_candidates(scores: Any, candidates: np.ndarray) -> tuple[Any, Any]:
+    """Argmax and max of ``scores`` over each row's candidates.
+
+    Args:
+        scores: numpy array or torch tensor of shape ``(B, C)``; ``scores[b, j]`` is the value
+            of action ``candidates[b, j]`` in state ``b``.
+        candidates: int array of shape ``(B, C)``.
+
+    Returns:
+        ``(actions, values)``, each of shape ``(B,)``, of the same kind (numpy / torch, and
+        device) as ``scores``; ``actions`` is int64.
+    """
+    if isinstance(scores, np.ndarray):
+        idx = scores.argmax(axis=1)
+        rows = np.arange(scores.shape[0])
+        return np.asarray(candidates)[rows, idx].astype(np.int64, copy=False), scores[rows, idx]
+    import torch
+
+    values, idx = scores.max(dim=1)
+    cand = torch.as_tensor(np.asarray(candidates), device=scores.device)
+    return cand.gather(1, idx.unsqueeze(1)).squeeze(1), values
+
+
+def stoch_argmax(
+    score_fn: Callable[[np.ndarray], Any],
+    n: int,
+    rng: np.random.Generator,
+    batch_size: int = 1,
+    num_random: int | None = None,
+    memory: np.ndarray | None = None,
+    shared: bool = False,
+) -> tuple[Any, Any, np.ndarray]:
+    """Stochastic argmax / max: draw ``C = R ∪ M`` and maximize ``score_fn`` over it.
+
+    Args:
+        score_fn: maps candidates, an int64 array of shape ``(B, C)``, to their scores of
+            shape ``(B, C)`` (numpy array, or torch tensor for deep agents).
+        n, rng, batch_size, num_random, memory, shared: see :func:`candidate_set`.
+
+    Returns:
+        ``(actions, values, candidates)``: the stochastic argmax ``(B,)``, the stochastic max
+        ``(B,)`` (numpy or torch, like the scores) and the candidate array ``(B, C)``.
+        With ``num_random >= n`` this is the exact argmax / max.
+    """
+    cand = candidate_set(rng, n, batch_size, num_random, memory, shared)
+    actions, values = argmax_over_candidates(score_fn(cand), cand)
+    return actions, values, cand
+
+
+class StateActionMemory:
+    """Per-state memory ``M(s)`` of the ``size`` most recently exploited actions (tabular agents).
+
+    Stored as an int64 table of shape ``(n_states, size)``, ``-1`` for empty slots; the newest
+    action is in column 0. Pushing an action already in the memory moves it to the front.
+    """
+
+    def __init__(self, n_states: int, size: int = 1) -> None:
+        if size < 0:
+            raise ValueError(f"memory size must be >= 0, got {size}")
+        self.table = np.full((n_states, size), -1, dtype=np.int64)
+
+    @property
+    def size(self) -> int:
+        return self.table.shape[1]
+
+    def get(self, states: np.ndarray) -> np.ndarray | None:
+        """Memory rows of ``states`` (int array ``(B,)``): shape ``(B, size)``, or None if size 0."""
+        return self.table[states] if self.size else None
+
+    def push(self, state: int, action: int) -> None:
+        """Record that ``action`` was exploited in ``state`` (``O(size)``)."""
+        if not self.size:
+            return
+        row = self.table[state]
+        hit = np.flatnonzero(row == action)
+        end = hit[0] if hit.size else self.size - 1
+        row[1 : end + 1] = row[:end].copy()
+        row[0] = action
+
+
+class RecentActions:
+    """Ring buffer of the ``capacity`` most recently exploited actions (deep agents).
+
+    ``get()`` returns an int64 array of shape ``(capacity,)`` with ``-1`` for empty slots,
+    ready to be passed as the shared ``memory`` of :func:`candidate_set`.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 0:
+            raise ValueError(f"capacity must be >= 0, got {capacity}")
+        self.buffer = np.full(capacity, -1, dtype=np.int64)
+        self.pos = 0
+
+    def push(self, actions: np.ndarray) -> None:
+        """Append actions (int array of any shape); the oldest are overwritten."""
+        cap = self.buffer.shape[0]
+        for a in np.asarray(actions, dtype=np.int64).ravel()[-cap:] if cap else ():
+            self.buffer[self.pos] = a
+            self.pos = (self.pos + 1) % cap
+
+    def get(self) -> np.ndarray:
+        return self.buffer.copy()
