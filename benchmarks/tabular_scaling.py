@@ -32,14 +32,18 @@ def seconds_per_step(agent: QLearning, steps: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--ns", type=int, nargs="+", default=[10**2, 10**3, 10**4, 10**5, 10**6])
     parser.add_argument("--steps", type=int, default=20_000, help="timed steps of StochQLearning")
     parser.add_argument("--exact-steps", type=int, default=2_000, help="timed steps of QLearning")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--n-states", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="fewer steps and repeats")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tabular_scaling.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "tabular_scaling.json"
+    )
     args = parser.parse_args()
     if args.quick:
         args.steps, args.exact_steps, args.repeats = 2_000, 300, 1
@@ -60,17 +64,27 @@ def main() -> None:
                 best[name, n] = min(best.get((name, n), float("inf")), t)
 
     base_s, base_e = best["StochQLearning", args.ns[0]], best["QLearning", args.ns[0]]
-    print(f"seconds per step on LargeActionMDP ({args.n_states} states), min of {args.repeats} repeats\n")
-    print("| n | k = ceil(log2 n) | StochQLearning s/step | ratio to n0 | QLearning s/step | ratio to n0 | QLearning / StochQLearning |")
+    print(
+        f"seconds per step on LargeActionMDP ({args.n_states} states), min of {args.repeats} repeats\n"
+    )
+    print(
+        "| n | k = ceil(log2 n) | StochQLearning s/step | ratio to n0 | QLearning s/step | ratio to n0 | QLearning / StochQLearning |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for n in args.ns:
         s, e = best["StochQLearning", n], best["QLearning", n]
-        rows.append({"n": n, "k": default_num_random(n), "stoch_s_per_step": s, "exact_s_per_step": e})
-        print(f"| {n:.0e} | {default_num_random(n)} | {s:.2e} | {s / base_s:.2f} | {e:.2e} | {e / base_e:.2f} | {e / s:.1f} |")
+        rows.append(
+            {"n": n, "k": default_num_random(n), "stoch_s_per_step": s, "exact_s_per_step": e}
+        )
+        print(
+            f"| {n:.0e} | {default_num_random(n)} | {s:.2e} | {s / base_s:.2f} | {e:.2e} | {e / base_e:.2f} | {e / s:.1f} |"
+        )
     ratio = best["StochQLearning", args.ns[-1]] / base_s
     ok = ratio <= 2.0
-    print(f"\nStochQLearning at n={args.ns[-1]:.0e} / at n={args.ns[0]:.0e}: {ratio:.2f} (target <= 2): {'PASS' if ok else 'FAIL'}")
+    print(
+        f"\nStochQLearning at n={args.ns[-1]:.0e} / at n={args.ns[0]:.0e}: {ratio:.2f} (target <= 2): {'PASS' if ok else 'FAIL'}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": rows, "ratio": ratio, "target_met": ok}, indent=2))
 

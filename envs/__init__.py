@@ -15,7 +15,7 @@ import gymnasium as gym
 _ENVS = {
     # id: (entry point, max_episode_steps or None)
     "envs/LargeActionMDP-v0": ("envs.large_action_mdp:LargeActionMDPEnv", 50),
-    "envs/TargetReach-v0": ("envs.target_reach:TargetReachEnv", None),
+    "envs/TargetReach-v0": ("envs.target_reach:TargetReachEnv", 100),
     "envs/DiscreteInvertedPendulum-v0": ("envs.discretized:make_discrete_inverted_pendulum", None),
     "envs/DiscreteHalfCheetah-v0": ("envs.discretized:make_discrete_half_cheetah", None),
     "envs/DiscretePendulum-v0": ("envs.discretized:make_discrete_pendulum", None),

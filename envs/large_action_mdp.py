@@ -121,7 +121,11 @@ class LargeActionMDPEnv(gym.Env[np.int64, np.int64]):
         while True:
             q_good = self.good_means + gamma * v[self.good_next]
             q_bad = self.bad_reward + gamma * v.mean()
-            v_new = np.maximum(q_good.max(axis=1), q_bad) if self.n_good < self.n_actions else q_good.max(axis=1)
+            v_new = (
+                np.maximum(q_good.max(axis=1), q_bad)
+                if self.n_good < self.n_actions
+                else q_good.max(axis=1)
+            )
             if np.max(np.abs(v_new - v)) < tol:
                 return v_new
             v = v_new

@@ -172,7 +172,9 @@ class TabularAgent:
         if isinstance(env, VecEnv):
             return env
         if not isinstance(env, gym.Env):
-            raise TypeError(f"{self.name} needs a gymnasium.Env, a VecEnv or an env id, got {env!r}")
+            raise TypeError(
+                f"{self.name} needs a gymnasium.Env, a VecEnv or an env id, got {env!r}"
+            )
         require_discrete(env.observation_space, "observation", self.name)
         require_discrete(env.action_space, "action", self.name)
         if not is_wrapped(env, Monitor):
@@ -313,9 +315,13 @@ class TabularAgent:
                 s_next = int(infos[i]["terminal_observation"] if done else new_obs[i])
                 terminated = done and not infos[i].get("TimeLimit.truncated", False)
                 s_next -= self.obs_start
-                a_next = self._update(int(obs[i]), int(actions[i]), float(rewards[i]), s_next, terminated)
+                a_next = self._update(
+                    int(obs[i]), int(actions[i]), float(rewards[i]), s_next, terminated
+                )
                 if done:
-                    a_next = self._act(int(new_obs[i]) - self.obs_start) if a_next is not None else None
+                    a_next = (
+                        self._act(int(new_obs[i]) - self.obs_start) if a_next is not None else None
+                    )
                     self._record_episode(infos[i])
                 next_actions[i] = -1 if a_next is None else a_next
             self._next_actions = next_actions if (next_actions >= 0).all() else None
@@ -323,7 +329,12 @@ class TabularAgent:
             callback.update_locals(locals())
             if not callback.on_step():
                 break
-            if self.verbose and log_interval and dones.any() and self._episode_num % log_interval == 0:
+            if (
+                self.verbose
+                and log_interval
+                and dones.any()
+                and self._episode_num % log_interval == 0
+            ):
                 self._dump_logs(t0, start)
         callback.on_training_end()
         return self
@@ -336,8 +347,12 @@ class TabularAgent:
     def _dump_logs(self, t0: float, start: int) -> None:
         elapsed = max(time.perf_counter() - t0, 1e-9)
         if self.ep_info_buffer:
-            self.logger.record("rollout/ep_rew_mean", float(np.mean([e["r"] for e in self.ep_info_buffer])))
-            self.logger.record("rollout/ep_len_mean", float(np.mean([e["l"] for e in self.ep_info_buffer])))
+            self.logger.record(
+                "rollout/ep_rew_mean", float(np.mean([e["r"] for e in self.ep_info_buffer]))
+            )
+            self.logger.record(
+                "rollout/ep_len_mean", float(np.mean([e["l"] for e in self.ep_info_buffer]))
+            )
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
         self.logger.record("time/episodes", self._episode_num)
         self.logger.record("time/fps", int((self.num_timesteps - start) / elapsed))
@@ -381,7 +396,9 @@ class TabularAgent:
         """
         obs = np.asarray(observation)
         if obs.dtype.kind not in "iu":
-            raise ValueError(f"{self.name}.predict expects integer state indices, got {observation!r}")
+            raise ValueError(
+                f"{self.name}.predict expects integer state indices, got {observation!r}"
+            )
         states = obs.reshape(-1).astype(np.int64) - self.obs_start
         if states.size and (states.min() < 0 or states.max() >= self.n_states):
             raise ValueError(
@@ -432,7 +449,9 @@ class TabularAgent:
         agent.obs_start, agent.action_start = obs_start, action_start
         expected = (cls.n_tables, n_states, n_actions)
         if arrays["q"].shape != expected:
-            raise ValueError(f"{str(path)!r}: Q-table shape {arrays['q'].shape}, expected {expected}")
+            raise ValueError(
+                f"{str(path)!r}: Q-table shape {arrays['q'].shape}, expected {expected}"
+            )
         agent.q = arrays["q"]
         agent.memory = StateActionMemory(n_states, agent.memory_size)
         agent.memory.table = arrays["memory"]
