@@ -63,7 +63,7 @@ def main() -> None:
         agent, sps = train(cls, 256, steps)
         policy, _ = agent.predict(np.arange(N_STATES))
         gap = agent.env.envs[0].unwrapped.optimality_gap(policy, GAMMA)
-        print(f"| {cls.__name__} | {agent.maximizer} | {gap:.1%} | {sps * 1e6:.0f} |")
+        print(f"| {cls.__name__} | {agent.maximizer} | {max(gap, 0.0):.1%} | {sps * 1e6:.0f} |")
 
     n, steps = 10**6, 3_000
     print(f"\nPart 2: per-step time with n = {n:,} actions ({steps} steps each)")
