@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 
+_FLOAT_EXACT = 2**40  # below this, floor(u * n) with a float64 u is uniform to ~1e-4 relative
+
+
 def _check_n(n: Any) -> int:
     if type(n) is int and n >= 1:  # fast path of the per-step calls
         return n
@@ -86,11 +89,14 @@ def sample_distinct(rng: np.random.Generator, n: int, k: int, batch_size: int = 
     if n <= 2 * k * k:
         keys = rng.random((batch_size, n))
         return np.argpartition(keys, k - 1, axis=1)[:, :k].astype(np.int64, copy=False)
+    if batch_size == 1 and n <= _FLOAT_EXACT:
+        # The per-step call of tabular agents, where numpy's call overhead dominates:
+        # floor(u * n) of uniform floats (exactly uniform up to n / 2**53) and a set.
+        while True:
+            row = [int(u * n) for u in rng.random(k).tolist()]
+            if len(set(row)) == k:
+                return np.array([row], dtype=np.int64)
     out = rng.integers(0, n, size=(batch_size, k), dtype=np.int64)
-    if batch_size == 1:  # the per-step call of tabular agents: a set is cheaper than a sort
-        while len(set(out[0].tolist())) < k:
-            out = rng.integers(0, n, size=(1, k), dtype=np.int64)
-        return out
     while True:
         s = np.sort(out, axis=1)
         repeat = (s[:, 1:] == s[:, :-1]).any(axis=1)
@@ -132,6 +138,13 @@ def candidate_set(
     if memory is None:
         return np.ascontiguousarray(rand)
     mem = np.asarray(memory)
+    one_row = mem.ndim == 1 or (mem.ndim == 2 and mem.shape[0] == 1)
+    if batch_size == 1 and one_row and mem.dtype.kind in "iu" and mem.size <= 8:
+        # the per-step call of tabular agents: plain Python on a handful of ints
+        r, m = rand[0].tolist(), mem.reshape(-1).tolist()
+        if m and not (-1 <= min(m) and max(m) < n):
+            raise ValueError(f"memory holds an action outside [0, {n}) (or -1 for empty): {mem}")
+        return np.array([r + [a if a >= 0 else r[0] for a in m]], dtype=np.int64)
     if mem.dtype.kind not in "iu":
         raise TypeError(f"memory must hold integer actions, got dtype {mem.dtype}")
     if mem.ndim == 1:

@@ -124,6 +124,10 @@ def test_bad_k_and_memory_raise():
         candidate_set(rng, 10, memory=np.array([[10]]))
     with pytest.raises(ValueError, match="shape"):
         candidate_set(rng, 10, batch_size=2, memory=np.zeros((3, 1), dtype=np.int64))
+    with pytest.raises(ValueError, match="shape"):
+        candidate_set(rng, 10, batch_size=1, memory=np.zeros((2, 1), dtype=np.int64))
+    with pytest.raises(ValueError, match="outside"):
+        candidate_set(rng, 10, batch_size=1, memory=np.array([[3, -2]]))
     with pytest.raises(TypeError, match="integer"):
         candidate_set(rng, 10, memory=np.array([[1.5]]))
 
