@@ -111,7 +111,10 @@ def test_loading_another_algorithms_checkpoint_raises(tmp_path: Path):
 def test_predict_shapes_and_bounds():
     agent = StochQLearning(mdp(), seed=0)
     action, state = agent.predict(2)
-    assert action.shape == () and state is None
+    assert isinstance(action, np.int64) and state is None
+    lake = frozen_lake()
+    obs, _ = lake.reset(seed=0)
+    lake.step(QLearning(lake).predict(obs)[0])  # a scalar action indexes toy-text dicts
     assert agent.predict(np.array([0, 1, 2]))[0].shape == (3,)
     with pytest.raises(ValueError, match="outside"):
         agent.predict(7)

@@ -380,7 +380,7 @@ class TabularAgent:
         state: Any = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
-    ) -> tuple[np.ndarray, None]:
+    ) -> tuple[np.ndarray | np.int64, None]:
         """Actions for observations (SB3's ``predict``; ``evaluate_policy`` works with it).
 
         Args:
@@ -392,7 +392,8 @@ class TabularAgent:
                 and current exploration rate, as during training.
 
         Returns:
-            ``(actions, None)``: int64 array of the observation's shape (``()`` for a scalar).
+            ``(actions, None)``: int64 array of the observation's shape, or an ``np.int64``
+            scalar for a scalar observation (so ``env.step(action)`` works on any env).
         """
         obs = np.asarray(observation)
         if obs.dtype.kind not in "iu":
@@ -409,7 +410,10 @@ class TabularAgent:
             actions = self.q[:, states].sum(axis=0).argmax(axis=1)
         else:
             actions = np.array([self._act(int(s)) for s in states], dtype=np.int64)
-        return (actions + self.action_start).reshape(obs.shape), None
+        actions = actions + self.action_start
+        if obs.ndim == 0:  # a numpy scalar, hashable: toy-text envs index dicts with it
+            return actions[0], None
+        return actions.reshape(obs.shape), None
 
     def q_values(self, observation: int | np.ndarray) -> np.ndarray:
         """Q-values of all actions: shape ``(n_actions,)`` for a state, ``(B, n_actions)`` for many
