@@ -49,6 +49,16 @@ def test_solves_deterministic_frozen_lake(cls):
     assert mean == 1.0
 
 
+@pytest.mark.parametrize("cls", [QLearning, StochQLearning])
+def test_q_learning_finds_the_optimal_cliff_walking_path(cls):
+    def cliff() -> gym.Env:
+        return gym.make("CliffWalking-v1", max_episode_steps=200)
+
+    agent = cls(cliff(), learning_rate=0.5, exploration_final_eps=0.0, seed=0).learn(15_000)
+    mean, _ = evaluate_policy(agent, Monitor(cliff()), n_eval_episodes=1)
+    assert mean == -13.0  # the shortest path along the cliff
+
+
 @pytest.mark.parametrize("cls", ALL)
 def test_near_optimal_on_large_action_mdp_with_256_actions(cls):
     env = mdp(n_states=3)
