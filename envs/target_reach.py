@@ -1,0 +1,119 @@
+"""TargetReach: a cheap environment with a huge discrete action space and a known optimal action.
+
+The observation is a target point ``t`` in ``[-1, 1]^d`` (plus a little Gaussian noise); the
+``n = bins**d`` actions are the centres of a regular ``bins x ... x bins`` grid over
+``[-1, 1]^d``; the reward is ``-||x(a) - t||_2`` (``x(a)``: the coordinates of action ``a``).
+A new target is drawn after every step, so the best action is the grid point nearest to the
+target and the *regret* of a step, ``||x(a) - t|| - min_b ||x(b) - t||``, is reported in
+``info["regret"]``.
+
+Every step costs ``O(d)`` whatever ``n`` is (actions are decoded with integer division), so the
+environment is a clean probe of how an agent's per-step cost grows with the number of actions.
+
+>>> import gymnasium as gym, envs
+>>> env = gym.make("envs/TargetReach-v0", n_actions=10**6, dim=2)  # 1000 x 1000 grid
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+def _integer_root(n: int, dim: int) -> int | None:
+    """``b`` with ``b**dim == n`` exactly, or None (integer arithmetic, exact for huge ``n``)."""
+    guess = round(n ** (1.0 / dim))
+    for b in (guess - 1, guess, guess + 1):
+        if b >= 1 and b**dim == n:
+            return b
+    return None
+
+
+class TargetReachEnv(gym.Env[np.ndarray, np.int64]):
+    """Reach a random target with one of ``n_actions`` grid points.
+
+    Args:
+        n_actions: number of actions ``n``; must be a perfect ``dim``-th power ``bins**dim``.
+        dim: dimension ``d`` of the target / action space (default 1).
+        obs_noise: standard deviation of the Gaussian noise added to the observed target.
+
+    Spaces:
+        observation: ``Box(-2, 2, (d,), float32)``, the noisy target (clipped to ``[-2, 2]``).
+        action: ``Discrete(n)``; action ``a`` is the grid point of multi-index
+        ``np.unravel_index(a, (bins,) * d)`` (C order, last coordinate fastest).
+
+    Info of every step: ``regret`` (float, ``>= 0``) and ``optimal_reward`` (float).
+    Episodes never terminate; the registered id truncates them after 100 steps.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, n_actions: int = 1000, dim: int = 1, obs_noise: float = 0.01) -> None:
+        if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 1:
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        if isinstance(n_actions, bool) or not isinstance(n_actions, int | np.integer):
+            raise ValueError(f"n_actions must be an integer, got {n_actions!r}")
+        if n_actions < 2:
+            raise ValueError(f"n_actions must be >= 2, got {n_actions}")
+        bins = _integer_root(int(n_actions), int(dim))
+        if bins is None:
+            raise ValueError(
+                f"n_actions={n_actions} is not a perfect dim-th power (dim={dim}): "
+                f"TargetReach needs n_actions = bins**dim, e.g. {round(n_actions ** (1 / dim)) ** dim}"
+            )
+        if not (obs_noise >= 0 and np.isfinite(obs_noise)):
+            raise ValueError(f"obs_noise must be a finite number >= 0, got {obs_noise!r}")
+        self.n_actions = int(n_actions)
+        self.dim = int(dim)
+        self.bins = int(bins)
+        self.obs_noise = float(obs_noise)
+        self.observation_space = spaces.Box(-2.0, 2.0, shape=(self.dim,), dtype=np.float32)
+        self.action_space = spaces.Discrete(self.n_actions)
+        self._strides = self.bins ** np.arange(self.dim - 1, -1, -1, dtype=np.int64)
+        self._target = np.zeros(self.dim)
+
+    # --- action coordinates (used by state-action Q-networks) ---------------------------------
+    @property
+    def action_grid(self) -> dict[str, list]:
+        """The action grid: ``{"low": (d,), "high": (d,), "bins": (d,)}``; action coordinates
+        are bin centres ``low + (i + 0.5) * (high - low) / bins`` (C-order flattening)."""
+        return {"low": [-1.0] * self.dim, "high": [1.0] * self.dim, "bins": [self.bins] * self.dim}
+
+    def action_coordinates(self, actions: Any) -> np.ndarray:
+        """Coordinates of actions: int array of any shape ``S`` -> float array ``S + (d,)``."""
+        a = np.asarray(actions, dtype=np.int64)
+        if a.size and (a.min() < 0 or a.max() >= self.n_actions):
+            raise ValueError(f"actions must lie in [0, {self.n_actions}), got {actions!r}")
+        idx = (a[..., None] // self._strides) % self.bins
+        return -1.0 + (2.0 * idx + 1.0) / self.bins
+
+    def optimal_action(self, target: np.ndarray) -> int:
+        """The grid point nearest to ``target`` (shape ``(d,)``)."""
+        idx = np.clip(np.floor((np.asarray(target) + 1.0) * self.bins / 2.0), 0, self.bins - 1)
+        return int((idx.astype(np.int64) * self._strides).sum())
+
+    # --- gymnasium API -------------------------------------------------------------------------
+    def _observe(self) -> np.ndarray:
+        noise = self.np_random.normal(0.0, self.obs_noise, self.dim) if self.obs_noise else 0.0
+        return np.clip(self._target + noise, -2.0, 2.0).astype(np.float32)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._target = self.np_random.uniform(-1.0, 1.0, self.dim)
+        return self._observe(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        a = int(np.asarray(action).reshape(-1)[0]) if np.ndim(action) else int(action)
+        if not 0 <= a < self.n_actions:
+            raise ValueError(f"action must lie in [0, {self.n_actions}), got {action!r}")
+        dist = float(np.linalg.norm(self.action_coordinates(a) - self._target))
+        best = self.action_coordinates(self.optimal_action(self._target))
+        best_dist = float(np.linalg.norm(best - self._target))
+        info = {"regret": dist - best_dist, "optimal_reward": -best_dist}
+        self._target = self.np_random.uniform(-1.0, 1.0, self.dim)
+        return self._observe(), -dist, False, False, info

@@ -1,0 +1,485 @@
+"""Q-networks for StochDQN / StochDDQN that score a *candidate set* of actions, not all ``n``.
+
+Every Q-network here implements
+
+* ``q_values(obs, candidates)``: ``obs`` a batch of ``B`` observations, ``candidates`` an int64
+  tensor ``(B, C)`` of actions -> ``(B, C)`` values ``Q(obs_b, candidates[b, j])``. Cost
+  ``O(B * C)`` network rows: independent of ``n``.
+* ``exact_max(obs)``: the exact ``(argmax, max)`` over all ``n`` actions, each ``(B,)``, computed
+  in chunks of actions (``O(n)`` time, bounded memory). Used by the exact maximizer and by
+  ``predict(deterministic=True)``.
+
+Two kinds of network:
+
+(a) :class:`StateActionQNetwork` (policy ``"MlpPolicy"``, the default): a state-action scorer
+    ``Q(s, a) = MLP([phi(s); x(a)])``. The action features ``x(a)`` are the action's continuous
+    coordinates when the environment exposes an ``action_grid`` (``envs.discretized``,
+    ``envs/TargetReach-v0``), normalized to ``(-1, 1)`` per dimension and computed from the
+    action index with integer arithmetic (no ``n``-row table); otherwise a learned embedding
+    ``nn.Embedding(n, action_embedding_dim, sparse=True)``. The first layer is split into a
+    state part (once per state) and an action part (once per candidate), which is the same
+    function as one linear layer on the concatenation, at ``O(B + B*C)`` instead of
+    ``O(B*C)`` state-feature work.
+(b) :class:`ActionHeadQNetwork` (policy ``"ActionHeadPolicy"``): a state MLP ``z(s)`` and a
+    per-action output head ``Q(s, a) = w_a . z(s) + b_a`` stored as a sparse-gradient embedding
+    table of ``n`` rows ``[w_a, b_a]``; only candidate rows are gathered, so the backward pass
+    produces a sparse gradient over the rows used.
+
+Both are trained by :class:`SparseAwareAdam`: Adam on dense parameters and lazy Adam (update only
+the rows present in the sparse gradient, like ``torch.optim.SparseAdam``) on sparse-gradient
+tables, so an optimizer step costs ``O(rows used)`` and never ``O(n)``.
+
+Choice of default: (a) with coordinates generalizes across neighbouring actions (an update of
+one action moves the values of nearby actions), which is what lets a ``log n`` candidate set
+find good actions in 1000-4096 action continuous-control tasks; (b) has to learn every row it
+wants to use and is the natural choice when actions have no geometry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.torch_layers import (
+    BaseFeaturesExtractor,
+    FlattenExtractor,
+    create_mlp,
+)
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from torch import nn
+
+__all__ = [
+    "SparseAwareAdam",
+    "clip_grad_norm",
+    "GridActionFeatures",
+    "CandidateQNetwork",
+    "StateActionQNetwork",
+    "ActionHeadQNetwork",
+    "StochDQNPolicy",
+    "MlpPolicy",
+    "ActionHeadPolicy",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Optimizer
+# --------------------------------------------------------------------------------------------
+class SparseAwareAdam(th.optim.Optimizer):
+    """Adam for dense parameters, lazy Adam for parameters that receive sparse gradients.
+
+    For a sparse gradient (e.g. from ``nn.Embedding(..., sparse=True)``) only the rows present
+    in the gradient have their moments and values updated (``O(rows used * row size)``), like
+    ``torch.optim.SparseAdam``; the bias correction uses the parameter's step count. The moment
+    buffers are allocated once, at the first step. ``state_dict`` / ``load_state_dict`` are
+    torch's, so SB3 saves and restores it with the policy.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        if not lr >= 0.0:
+            raise ValueError(f"learning rate must be >= 0, got {lr}")
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"betas must lie in [0, 1), got {betas}")
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+
+    @th.no_grad()
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with th.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            dense: dict[int, list[th.Tensor]] = {}  # step count -> [params]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = th.zeros_like(p)
+                    state["exp_avg_sq"] = th.zeros_like(p)
+                state["step"] += 1
+                if p.grad.is_sparse:
+                    self._sparse_update(p, state, group)
+                else:
+                    dense.setdefault(state["step"], []).append(p)
+            for step, params in dense.items():
+                self._dense_update(params, step, group)
+        return loss
+
+    def _dense_update(self, params: list[th.Tensor], step: int, group: dict[str, Any]) -> None:
+        """Adam on dense parameters that share a step count (vectorized with torch._foreach)."""
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        grads = [p.grad for p in params]
+        m = [self.state[p]["exp_avg"] for p in params]
+        v = [self.state[p]["exp_avg_sq"] for p in params]
+        th._foreach_mul_(m, beta1)
+        th._foreach_add_(m, grads, alpha=1.0 - beta1)
+        th._foreach_mul_(v, beta2)
+        th._foreach_addcmul_(v, grads, grads, value=1.0 - beta2)
+        denom = th._foreach_div(v, 1.0 - beta2**step)
+        th._foreach_sqrt_(denom)
+        th._foreach_add_(denom, eps)
+        th._foreach_addcdiv_(params, m, denom, value=-lr / (1.0 - beta1**step))
+
+    @staticmethod
+    def _sparse_update(p: th.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """Lazy Adam: update moments and values of the rows in the sparse gradient only."""
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        step, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        grad = p.grad.coalesce()
+        rows, values = grad.indices()[0], grad.values()
+        m_rows = m[rows].mul_(beta1).add_(values, alpha=1.0 - beta1)
+        v_rows = v[rows].mul_(beta2).addcmul_(values, values, value=1.0 - beta2)
+        m.index_copy_(0, rows, m_rows)
+        v.index_copy_(0, rows, v_rows)
+        denom = (v_rows / (1.0 - beta2**step)).sqrt_().add_(eps)
+        p.index_add_(0, rows, (m_rows / denom).mul_(-lr / (1.0 - beta1**step)))
+
+
+def clip_grad_norm(parameters: Sequence[nn.Parameter], max_norm: float) -> float:
+    """Scale gradients (dense or sparse) so that their global 2-norm is at most ``max_norm``.
+
+    Sparse gradients are coalesced (their norm and scaling touch only the stored rows).
+    Returns the norm before clipping.
+    """
+    grads = []
+    for p in parameters:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()
+            grads.append(p.grad._values())
+        else:
+            grads.append(p.grad)
+    if not grads:
+        return 0.0
+    total = float(th.linalg.vector_norm(th.stack(th._foreach_norm(grads))))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        th._foreach_mul_(grads, coef)
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# Action features
+# --------------------------------------------------------------------------------------------
+class GridActionFeatures(nn.Module):
+    """Normalized coordinates of the actions of a regular grid (C-order flattening).
+
+    Action ``a`` has multi-index ``i = unravel_index(a, bins)`` and features
+    ``u_j = -1 + (2 i_j + 1) / bins_j`` in ``(-1, 1)`` (the bin centre mapped affinely from the
+    environment's ``[low_j, high_j]``). Maps int64 actions of shape ``S`` to ``S + (d,)`` floats
+    in ``O(d)`` per action; there is no ``n``-row table.
+    """
+
+    def __init__(self, bins: Sequence[int]) -> None:
+        super().__init__()
+        b = th.as_tensor([int(x) for x in bins], dtype=th.int64)
+        strides = th.ones_like(b)
+        if len(b) > 1:
+            strides[:-1] = th.flip(th.cumprod(th.flip(b[1:], [0]), 0), [0])
+        self.register_buffer("bins", b, persistent=False)
+        self.register_buffer("strides", strides, persistent=False)
+        self.features_dim = len(b)
+        self.n_1d = float(b[0])
+
+    def forward(self, actions: th.Tensor) -> th.Tensor:
+        if self.features_dim == 1:  # fast path: the index is the grid index
+            return actions.unsqueeze(-1).float().mul_(2.0 / self.n_1d).add_(1.0 / self.n_1d - 1.0)
+        idx = th.div(actions.unsqueeze(-1), self.strides, rounding_mode="floor") % self.bins
+        return (2.0 * idx + 1.0) / self.bins - 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# Q-networks
+# --------------------------------------------------------------------------------------------
+class CandidateQNetwork(BasePolicy):
+    """Base class: a Q-network that scores given candidate actions (see module docstring)."""
+
+    action_space: spaces.Discrete
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        normalize_images: bool = True,
+        exact_chunk_rows: int = 65536,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor=features_extractor,
+            normalize_images=normalize_images,
+        )
+        self.net_arch = [64, 64] if net_arch is None else list(net_arch)
+        if not self.net_arch:
+            raise ValueError("net_arch must have at least one hidden layer, got []")
+        self.activation_fn = activation_fn
+        self.features_dim = features_dim
+        self.n_actions = int(action_space.n)
+        self.exact_chunk_rows = int(exact_chunk_rows)
+
+    def q_values(self, obs: PyTorchObs, candidates: th.Tensor) -> th.Tensor:
+        """Values ``(B, C)`` of int64 ``candidates`` ``(B, C)`` in the ``B`` states ``obs``."""
+        return self.score_features(self.extract_features(obs, self.features_extractor), candidates)
+
+    def score_features(self, features: th.Tensor, candidates: th.Tensor) -> th.Tensor:
+        """Like :meth:`q_values` from extracted state features ``(B, features_dim)``."""
+        raise NotImplementedError
+
+    def exact_max(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        """Exact ``(argmax, max)`` over all ``n`` actions, each ``(B,)``; ties -> lowest action.
+
+        Scores chunks of actions so that at most ``exact_chunk_rows`` (state, action) rows are
+        in memory at once: ``O(n)`` time, ``O(exact_chunk_rows)`` memory.
+        """
+        features = self.extract_features(obs, self.features_extractor)
+        batch = features.shape[0]
+        chunk = max(1, self.exact_chunk_rows // batch)
+        best_v = th.full((batch,), -math.inf, device=features.device)
+        best_a = th.zeros(batch, dtype=th.int64, device=features.device)
+        for start in range(0, self.n_actions, chunk):
+            acts = th.arange(start, min(start + chunk, self.n_actions), device=features.device)
+            values, idx = self.score_features(features, acts.expand(batch, -1)).max(dim=1)
+            better = values > best_v
+            best_v = th.where(better, values, best_v)
+            best_a = th.where(better, acts[idx], best_a)
+        return best_a, best_v
+
+    def forward(self, obs: PyTorchObs) -> th.Tensor:
+        """Greedy (exact) action ``(B,)``."""
+        return self.exact_max(obs)[0]
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = True) -> th.Tensor:
+        return self.exact_max(observation)[0]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            net_arch=self.net_arch,
+            features_dim=self.features_dim,
+            activation_fn=self.activation_fn,
+            features_extractor=self.features_extractor,
+            exact_chunk_rows=self.exact_chunk_rows,
+        )
+        return data
+
+
+class StateActionQNetwork(CandidateQNetwork):
+    """(a) ``Q(s, a) = MLP([phi(s); x(a)])`` -> scalar (see module docstring).
+
+    Args (besides :class:`CandidateQNetwork`'s):
+        action_bins: per-dimension bins of the environment's action grid (product must be
+            ``n``): use :class:`GridActionFeatures`. ``None``: a learned sparse embedding.
+        action_embedding_dim: size of the learned embedding (only without ``action_bins``).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        action_bins: Sequence[int] | None = None,
+        action_embedding_dim: int = 16,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.action_bins = None if action_bins is None else [int(b) for b in action_bins]
+        self.action_embedding_dim = int(action_embedding_dim)
+        if self.action_bins is not None:
+            if math.prod(self.action_bins) != self.n_actions:
+                raise ValueError(
+                    f"action_bins={self.action_bins} has {math.prod(self.action_bins)} grid "
+                    f"points but the action space has n={self.n_actions} actions"
+                )
+            self.action_features: nn.Module = GridActionFeatures(self.action_bins)
+            action_dim = len(self.action_bins)
+        else:
+            self.action_features = nn.Embedding(
+                self.n_actions, self.action_embedding_dim, sparse=True
+            )
+            nn.init.uniform_(self.action_features.weight, -1.0, 1.0)
+            action_dim = self.action_embedding_dim
+        hidden = self.net_arch[0]
+        self.state_in = nn.Linear(self.features_dim, hidden)
+        self.action_in = nn.Linear(action_dim, hidden, bias=False)
+        layers = create_mlp(hidden, 1, self.net_arch[1:], self.activation_fn)
+        self.body = nn.Sequential(self.activation_fn(), *layers)
+
+    def score_features(self, features: th.Tensor, candidates: th.Tensor) -> th.Tensor:
+        h_state = self.state_in(features).unsqueeze(1)  # (B, 1, H)
+        h_action = self.action_in(self.action_features(candidates))  # (B, C, H)
+        return self.body(h_state + h_action).squeeze(-1)  # (B, C)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(action_bins=self.action_bins, action_embedding_dim=self.action_embedding_dim)
+        return data
+
+
+class ActionHeadQNetwork(CandidateQNetwork):
+    """(b) ``Q(s, a) = w_a . z(s) + b_a``: state MLP ``z`` and a sparse-gradient ``n``-row head.
+
+    The head is ``nn.Embedding(n, H + 1, sparse=True)`` (row ``a`` is ``[w_a, b_a]``); scoring
+    candidates gathers their rows only, and its gradient is sparse over those rows.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        hidden = self.net_arch[-1]
+        self.body = nn.Sequential(
+            *create_mlp(self.features_dim, -1, self.net_arch, self.activation_fn)
+        )
+        self.head = nn.Embedding(self.n_actions, hidden + 1, sparse=True)
+        bound = 1.0 / math.sqrt(hidden)
+        nn.init.uniform_(self.head.weight, -bound, bound)
+
+    def score_features(self, features: th.Tensor, candidates: th.Tensor) -> th.Tensor:
+        z = self.body(features)  # (B, H)
+        rows = self.head(candidates)  # (B, C, H + 1)
+        return th.einsum("bch,bh->bc", rows[..., :-1], z) + rows[..., -1]
+
+    def exact_max(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        """Exact max with one matrix product per chunk of head rows (``O(n)``)."""
+        z = self.body(self.extract_features(obs, self.features_extractor))
+        batch = z.shape[0]
+        chunk = max(1, self.exact_chunk_rows // batch)
+        weight = self.head.weight
+        best_v = th.full((batch,), -math.inf, device=z.device)
+        best_a = th.zeros(batch, dtype=th.int64, device=z.device)
+        for start in range(0, self.n_actions, chunk):
+            rows = weight[start : start + chunk]
+            values, idx = (z @ rows[:, :-1].T + rows[:, -1]).max(dim=1)
+            better = values > best_v
+            best_v = th.where(better, values, best_v)
+            best_a = th.where(better, idx + start, best_a)
+        return best_a, best_v
+
+
+# --------------------------------------------------------------------------------------------
+# Policies (online + target network + optimizer), SB3 style
+# --------------------------------------------------------------------------------------------
+class StochDQNPolicy(BasePolicy):
+    """Online Q-network, target Q-network and a :class:`SparseAwareAdam` optimizer.
+
+    ``predict(obs, deterministic=True)`` (and ``deterministic=False``: the policy alone has no
+    exploration) returns the exact argmax of the online network over all ``n`` actions,
+    computed in chunks: a pure function of the parameters. Exploration and the stochastic
+    maximizer live in the algorithm (:class:`rlcore.stochdqn.StochDQN`).
+    """
+
+    q_net: CandidateQNetwork
+    q_net_target: CandidateQNetwork
+    q_net_class: type[CandidateQNetwork] = StateActionQNetwork
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        lr_schedule: Schedule,
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = SparseAwareAdam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        exact_chunk_rows: int = 65536,
+        **q_net_kwargs: Any,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor_class,
+            features_extractor_kwargs,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            normalize_images=normalize_images,
+        )
+        self.net_arch = [64, 64] if net_arch is None else list(net_arch)
+        self.activation_fn = activation_fn
+        self.exact_chunk_rows = exact_chunk_rows
+        self.q_net_kwargs = q_net_kwargs
+        self.net_args = {
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "net_arch": self.net_arch,
+            "activation_fn": self.activation_fn,
+            "normalize_images": normalize_images,
+            "exact_chunk_rows": exact_chunk_rows,
+            **q_net_kwargs,
+        }
+        self._build(lr_schedule)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        self.q_net = self.make_q_net()
+        self.q_net_target = self.make_q_net()
+        self.q_net_target.load_state_dict(self.q_net.state_dict())
+        self.q_net_target.set_training_mode(False)
+        self.q_net_target.requires_grad_(False)
+        self._q_net_modules = list(self.q_net.modules())
+        self.optimizer = self.optimizer_class(  # type: ignore[call-arg]
+            self.q_net.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
+
+    def make_q_net(self) -> CandidateQNetwork:
+        net_args = self._update_features_extractor(self.net_args, features_extractor=None)
+        return self.q_net_class(**net_args).to(self.device)
+
+    def forward(self, obs: PyTorchObs, deterministic: bool = True) -> th.Tensor:
+        return self._predict(obs, deterministic=deterministic)
+
+    def _predict(self, obs: PyTorchObs, deterministic: bool = True) -> th.Tensor:
+        return self.q_net.exact_max(obs)[0]
+
+    def set_training_mode(self, mode: bool) -> None:
+        """Train / eval mode of the online network (the target network stays in eval mode).
+
+        SB3 switches modes twice per environment step; setting the flag on a cached module list
+        instead of walking the module tree saves a measurable share of a small network's step.
+        """
+        if self.q_net.training != mode:
+            for module in self._q_net_modules:
+                module.__dict__["training"] = mode  # what nn.Module.train sets, minus overhead
+        self.__dict__["training"] = mode
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            net_arch=self.net_arch,
+            activation_fn=self.activation_fn,
+            lr_schedule=self._dummy_schedule,
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
+            features_extractor_class=self.features_extractor_class,
+            features_extractor_kwargs=self.features_extractor_kwargs,
+            exact_chunk_rows=self.exact_chunk_rows,
+            **self.q_net_kwargs,
+        )
+        return data
+
+
+class MlpPolicy(StochDQNPolicy):
+    """(a) State-action scorer ``MLP([phi(s); x(a)])`` (default). Extra policy kwargs:
+    ``action_bins`` (filled from the env's ``action_grid`` when available) and
+    ``action_embedding_dim`` (learned sparse embedding used when there is no grid)."""
+
+    q_net_class = StateActionQNetwork
+
+
+class ActionHeadPolicy(StochDQNPolicy):
+    """(b) Per-action output head with sparse-gradient rows."""
+
+    q_net_class = ActionHeadQNetwork

@@ -1,0 +1,375 @@
+"""StochDQN and StochDDQN: DQN / Double DQN with a stochastic max over ``O(log n)`` candidates.
+
+Fourati, Aggarwal, Alouini, "Stochastic Q-learning for Large Discrete Action Spaces" (ICML 2024).
+Built on Stable-Baselines3's ``OffPolicyAlgorithm`` (replay buffer, rollout collection, logger,
+callbacks, TensorBoard, save / load); modelled on ``stable_baselines3/dqn/dqn.py``.
+
+Candidate set (both for the epsilon-greedy choice and for the TD target), drawn by
+:func:`rlcore.stochmax.candidate_set` with a numpy generator seeded from ``seed``::
+
+    C = R ∪ M,  R = num_random uniform distinct actions (default ceil(log2 n)),
+                M = first num_batch_actions actions of the sampled replay batch
+                    ∪ num_recent_actions most recently exploited (greedy) actions.
+
+With ``maximizer="exact"`` the same code computes the max over all ``n`` actions (exact DQN /
+Double DQN with the same networks), for fair comparisons.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import LinearSchedule
+from torch.nn import functional as F
+
+import envs  # noqa: F401  (registers the envs/... ids, so StochDQN("MlpPolicy", "envs/...") works)
+from rlcore.stochdqn.policies import (
+    ActionHeadPolicy,
+    CandidateQNetwork,
+    MlpPolicy,
+    StochDQNPolicy,
+    clip_grad_norm,
+)
+from rlcore.stochmax import (
+    RecentActions,
+    argmax_over_candidates,
+    candidate_set,
+    default_num_random,
+)
+
+SelfStochDQN = TypeVar("SelfStochDQN", bound="StochDQN")
+
+_MAXIMIZERS = ("stochastic", "exact")
+
+
+class StochDQN(OffPolicyAlgorithm):
+    """Stochastic DQN: the TD target and the greedy action use a stochastic max over ``C``.
+
+    Target: ``r + gamma * (1 - done) * max_{a in C(s')} Q_target(s', a)``; Huber loss; hard
+    target-network copy every ``target_update_interval`` environment steps; linear epsilon
+    schedule (as SB3's DQN). Per environment step with ``maximizer="stochastic"``: acting scores
+    ``|C|`` candidates per env, a gradient step scores ``batch_size * |C|`` (state, action) rows
+    and touches only the rows it used of any ``n``-row table: no tensor of size ``n`` is built.
+
+    Args (besides SB3 DQN's, with the same meaning and defaults except where noted):
+        policy: ``"MlpPolicy"`` (state-action scorer ``MLP([phi(s); x(a)])``, default) or
+            ``"ActionHeadPolicy"`` (per-action head with sparse rows); see
+            :mod:`rlcore.stochdqn.policies`. With ``"MlpPolicy"`` the action coordinates are
+            read from the env's ``action_grid`` attribute when it has one.
+        maximizer: ``"stochastic"`` (default) or ``"exact"`` (max over all ``n`` actions).
+        num_random: ``|R|``; ``None`` -> ``ceil(log2 n)``.
+        num_batch_actions: how many actions of the sampled replay batch join ``M``; ``None``
+            -> ``max(1, ceil(log2 n) - num_recent_actions)``, so that by default
+            ``|C| <= 2 ceil(log2 n)`` (the paper's bound) for ``n >= 32``.
+        num_recent_actions: how many recently exploited actions join ``M`` (default 4).
+        learning_rate: default 1e-3 (SB3 DQN: 1e-4); train_freq default 1 (SB3: 4);
+            target_update_interval default 1000 (SB3: 10000).
+
+    ``predict(obs, deterministic=True)`` returns the exact argmax of the online network over
+    all ``n`` actions, computed in chunks (``O(n)`` per call, bounded memory): a pure function
+    of the parameters, so a saved and reloaded model predicts identically, and evaluation
+    measures the learned Q-function rather than the luck of a candidate draw.
+    ``predict(obs, deterministic=False)`` is the training behaviour: epsilon-greedy where the
+    greedy action is the stochastic argmax over ``C`` (exact argmax with ``maximizer="exact"``).
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "ActionHeadPolicy": ActionHeadPolicy,
+    }
+    double_q: ClassVar[bool] = False
+    exploration_schedule: Schedule
+    q_net: CandidateQNetwork
+    q_net_target: CandidateQNetwork
+    policy: StochDQNPolicy
+
+    def __init__(
+        self,
+        policy: str | type[StochDQNPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-3,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 1000,
+        batch_size: int = 64,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        target_update_interval: int = 1000,
+        exploration_fraction: float = 0.1,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.05,
+        max_grad_norm: float = 10,
+        maximizer: str = "stochastic",
+        num_random: int | None = None,
+        num_batch_actions: int | None = None,
+        num_recent_actions: int = 4,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        if maximizer not in _MAXIMIZERS:
+            raise ValueError(f"maximizer must be one of {_MAXIMIZERS}, got {maximizer!r}")
+        for name, value in (("num_random", num_random), ("num_batch_actions", num_batch_actions)):
+            if value is not None and (not isinstance(value, int | np.integer) or value < 1):
+                raise ValueError(f"{name} must be None or a positive integer, got {value!r}")
+        if not isinstance(num_recent_actions, int | np.integer) or num_recent_actions < 0:
+            raise ValueError(
+                f"num_recent_actions must be an integer >= 0, got {num_recent_actions!r}"
+            )
+        if not isinstance(target_update_interval, int | np.integer) or target_update_interval < 1:
+            raise ValueError(
+                f"target_update_interval must be a positive integer, got {target_update_interval!r}"
+            )
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            1.0,  # tau: hard target updates
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise=None,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            sde_support=False,
+            supported_action_spaces=None,  # checked below with a clearer message
+            support_multi_env=True,
+        )
+        self.maximizer = maximizer
+        self.num_random = num_random
+        self.num_batch_actions = num_batch_actions
+        self.num_recent_actions = int(num_recent_actions)
+        self.exploration_initial_eps = exploration_initial_eps
+        self.exploration_final_eps = exploration_final_eps
+        self.exploration_fraction = exploration_fraction
+        self.target_update_interval = int(target_update_interval)
+        self.max_grad_norm = max_grad_norm
+        self.exploration_rate = 0.0
+        self._n_calls = 0
+        if getattr(self, "action_space", None) is not None:  # None when called by load()
+            self._check_action_space(self.action_space)
+        if _init_setup_model:
+            self._setup_model()
+
+    # ----------------------------------------------------------------------------------------
+    # Set-up
+    # ----------------------------------------------------------------------------------------
+    @classmethod
+    def _check_action_space(cls, action_space: spaces.Space) -> None:
+        if not isinstance(action_space, spaces.Discrete):
+            raise TypeError(
+                f"{cls.__name__} needs a gymnasium.spaces.Discrete action space, got "
+                f"{action_space!r}; discretize continuous actions first (envs.discretized / "
+                "gymnasium.wrappers.DiscretizeAction), and flatten MultiDiscrete spaces"
+            )
+        if int(action_space.start) != 0:
+            raise ValueError(
+                f"{cls.__name__} needs a Discrete action space starting at 0, got {action_space!r}"
+            )
+
+    def _setup_model(self) -> None:
+        self._check_action_space(self.action_space)
+        self.n_actions = int(self.action_space.n)
+        if (
+            issubclass(self.policy_class, MlpPolicy)
+            and "action_bins" not in self.policy_kwargs
+            and self.env is not None
+        ):
+            self.policy_kwargs = {**self.policy_kwargs, "action_bins": self._env_action_bins()}
+        super()._setup_model()
+        self.q_net = self.policy.q_net
+        self.q_net_target = self.policy.q_net_target
+        self._q_params = list(self.q_net.parameters())
+        self.exploration_schedule = LinearSchedule(
+            self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
+        )
+        default_k = default_num_random(self.n_actions)
+        self._k_random = default_k if self.num_random is None else int(self.num_random)
+        self._k_batch = (
+            max(1, default_k - self.num_recent_actions)
+            if self.num_batch_actions is None
+            else int(self.num_batch_actions)
+        )
+        if not hasattr(self, "_rng"):  # load() restores the saved generator and memory
+            self._rng = np.random.default_rng(self.seed)
+            self._recent = RecentActions(self.num_recent_actions)
+            self._batch_actions = np.full(self._k_batch, -1, dtype=np.int64)
+        if self.n_envs > self.target_update_interval:
+            warnings.warn(
+                f"n_envs={self.n_envs} > target_update_interval={self.target_update_interval}: "
+                "the target network is updated after every call to env.step()",
+                stacklevel=2,
+            )
+
+    def _env_action_bins(self) -> list[int] | None:
+        """Per-dimension bins of the env's ``action_grid`` attribute, or None if it has none."""
+        try:
+            grid = self.env.get_attr("action_grid")[0]  # type: ignore[union-attr]
+        except AttributeError:
+            return None
+        return [int(b) for b in grid["bins"]]
+
+    # ----------------------------------------------------------------------------------------
+    # Maximizers
+    # ----------------------------------------------------------------------------------------
+    def _memory(self, batch_actions: np.ndarray | None = None) -> np.ndarray:
+        """``M``: int64 ``(num_recent_actions + num_batch_actions,)``, ``-1`` for empty slots."""
+        batch = self._batch_actions if batch_actions is None else batch_actions
+        return np.concatenate([self._recent.get(), batch])
+
+    def _candidates(self, batch_size: int, memory: np.ndarray) -> np.ndarray:
+        """``C = R ∪ M`` for ``batch_size`` states: int64 ``(B, |R| + |M|)``."""
+        return candidate_set(self._rng, self.n_actions, batch_size, self._k_random, memory)
+
+    def _greedy(self, obs: th.Tensor) -> np.ndarray:
+        """Greedy actions ``(B,)`` of the online network: stochastic or exact argmax."""
+        if self.maximizer == "exact":
+            return self.q_net.exact_max(obs)[0].cpu().numpy()
+        cand = self._candidates(obs.shape[0], self._memory())
+        scores = self.q_net.q_values(obs, th.as_tensor(cand, device=self.device))
+        return argmax_over_candidates(scores, cand)[0].cpu().numpy()
+
+    def _next_values(self, next_obs: th.Tensor, batch_actions: np.ndarray) -> th.Tensor:
+        """``max_a Q_target(s', a)`` over ``C(s')`` (or all actions): ``(B,)``."""
+        if self.maximizer == "exact":
+            return self.q_net_target.exact_max(next_obs)[1]
+        cand = self._candidates(next_obs.shape[0], self._memory(batch_actions))
+        scores = self.q_net_target.q_values(next_obs, th.as_tensor(cand, device=self.device))
+        return argmax_over_candidates(scores, cand)[1]
+
+    # ----------------------------------------------------------------------------------------
+    # Training
+    # ----------------------------------------------------------------------------------------
+    def _on_step(self) -> None:
+        """After each env step: hard target update every target_update_interval steps, epsilon."""
+        self._n_calls += 1
+        if self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0:
+            self.q_net_target.load_state_dict(self.q_net.state_dict())
+        self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses = []
+        for _ in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            discounts = data.discounts if data.discounts is not None else self.gamma
+            actions = data.actions.long()  # (B, 1)
+            batch_actions = actions[: self._k_batch, 0].cpu().numpy()
+            with th.no_grad():
+                next_values = self._next_values(data.next_observations, batch_actions)
+                targets = data.rewards + (1 - data.dones) * discounts * next_values.reshape(-1, 1)
+            current = self.q_net.q_values(data.observations, actions)  # (B, 1)
+            loss = F.smooth_l1_loss(current, targets)
+            losses.append(loss.item())
+            self.policy.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            clip_grad_norm(self._q_params, self.max_grad_norm)
+            self.policy.optimizer.step()
+            self._batch_actions = np.pad(
+                batch_actions, (0, self._k_batch - len(batch_actions)), constant_values=-1
+            )
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", float(np.mean(losses)))
+
+    # ----------------------------------------------------------------------------------------
+    # Acting
+    # ----------------------------------------------------------------------------------------
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Action(s) for ``observation`` (one observation or a batch ``(B, *obs_shape)``).
+
+        ``deterministic=True``: exact argmax of the online network (chunked, a pure function of
+        the parameters). ``deterministic=False``: epsilon-greedy with the algorithm's maximizer;
+        greedy actions are remembered in the recent-actions memory ``M``.
+        """
+        if deterministic:
+            return self.policy.predict(observation, state, episode_start, deterministic=True)
+        self.policy.set_training_mode(False)  # a no-op when already in eval mode
+        obs, vectorized = self.policy.obs_to_tensor(observation)
+        batch = next(iter(obs.values())).shape[0] if isinstance(obs, dict) else obs.shape[0]
+        explore = self._rng.random(batch) < self.exploration_rate
+        actions = self._rng.integers(0, self.n_actions, size=batch, dtype=np.int64)
+        if not explore.all():
+            with th.no_grad():
+                greedy = self._greedy(obs)
+            actions = np.where(explore, actions, greedy)
+            self._recent.push(greedy[~explore])
+        if not vectorized:
+            actions = actions.squeeze(axis=0)
+        return actions, state
+
+    def learn(
+        self: SelfStochDQN,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfStochDQN:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=type(self).__name__ if tb_log_name is None else tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_q_params"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer"], []
+
+
+class StochDDQN(StochDQN):
+    """Stochastic Double DQN: ``b* = argmax_{a in C(s')} Q_online(s', a)`` and the target value
+    is ``Q_target(s', b*)`` (with ``maximizer="exact"``: exact Double DQN). Same arguments as
+    :class:`StochDQN`."""
+
+    double_q: ClassVar[bool] = True
+
+    def _next_values(self, next_obs: th.Tensor, batch_actions: np.ndarray) -> th.Tensor:
+        if self.maximizer == "exact":
+            best = self.q_net.exact_max(next_obs)[0]
+        else:
+            cand = self._candidates(next_obs.shape[0], self._memory(batch_actions))
+            scores = self.q_net.q_values(next_obs, th.as_tensor(cand, device=self.device))
+            best = argmax_over_candidates(scores, cand)[0]
+        return self.q_net_target.q_values(next_obs, best.unsqueeze(1)).squeeze(1)

@@ -1,0 +1,112 @@
+"""TargetReach and the discretized continuous-control environments."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs  # noqa: F401
+from envs.target_reach import TargetReachEnv
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs",
+    [
+        ("envs/TargetReach-v0", {"n_actions": 1000, "dim": 1}),
+        ("envs/TargetReach-v0", {"n_actions": 4096, "dim": 3}),
+        ("envs/DiscretePendulum-v0", {}),
+        ("envs/DiscreteInvertedPendulum-v0", {}),
+        ("envs/DiscreteHalfCheetah-v0", {}),
+    ],
+)
+def test_check_env(env_id, kwargs):
+    env = gym.make(env_id, **kwargs)
+    try:
+        check_env(env, skip_render_check=True)
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize(
+    "env_id, n, dims",
+    [
+        ("envs/DiscretePendulum-v0", 1000, 1),
+        ("envs/DiscreteInvertedPendulum-v0", 1000, 1),
+        ("envs/DiscreteHalfCheetah-v0", 4096, 6),
+    ],
+)
+def test_discretized_action_coordinates_match_the_wrapper(env_id, n, dims):
+    env = gym.make(env_id)
+    assert env.action_space == gym.spaces.Discrete(n)
+    coords = env.get_wrapper_attr("action_coordinates")
+    grid = env.get_wrapper_attr("action_grid")
+    assert int(np.prod(grid["bins"])) == n and len(grid["bins"]) == dims
+    actions = np.random.default_rng(0).integers(0, n, size=50)
+    table = coords(actions)
+    assert table.shape == (50, dims)
+    to_continuous = env.get_wrapper_attr("action")  # DiscretizeAction's own mapping
+    for a, row in zip(actions, table, strict=True):
+        np.testing.assert_allclose(row, to_continuous(int(a)), rtol=1e-6)
+    low, high = np.array(grid["low"]), np.array(grid["high"])
+    assert np.all(table > low) and np.all(table < high)
+    with pytest.raises(ValueError, match=r"actions must lie in \[0, "):
+        coords(np.array([n]))
+    env.close()
+
+
+def test_discretized_bins_are_configurable():
+    env = gym.make("envs/DiscreteHalfCheetah-v0", bins=3)
+    assert env.action_space.n == 3**6
+    env.close()
+    with pytest.raises(ValueError, match="bins must be a positive integer"):
+        gym.make("envs/DiscretePendulum-v0", bins=0)
+
+
+@pytest.mark.parametrize("n, dim", [(1000, 2), (10, 2), (100, 3), (7, 2)])
+def test_target_reach_rejects_non_perfect_powers(n, dim):
+    with pytest.raises(ValueError, match=f"n_actions={n} is not a perfect dim-th power"):
+        gym.make("envs/TargetReach-v0", n_actions=n, dim=dim)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"dim": 0}, "dim must be"), ({"n_actions": 1}, ">= 2")])
+def test_target_reach_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TargetReachEnv(**kwargs)
+
+
+@pytest.mark.parametrize("n, dim", [(10**6, 2), (10**7, 1), (27, 3)])
+def test_target_reach_regret_and_optimal_action(n, dim):
+    env = gym.make("envs/TargetReach-v0", n_actions=n, dim=dim, obs_noise=0.0)
+    base = env.unwrapped
+    obs, _ = env.reset(seed=1)
+    for _ in range(20):
+        target = obs.astype(np.float64)
+        best = base.optimal_action(target)
+        # the optimal action is the nearest grid point: check against its neighbours
+        coords = base.action_coordinates(best)
+        step = 2.0 / base.bins
+        assert np.all(np.abs(coords - target) <= step / 2 + 1e-6)
+        obs, reward, term, trunc, info = env.step(best)
+        assert not term
+        assert info["regret"] == pytest.approx(0.0, abs=1e-5)
+        assert reward == pytest.approx(info["optimal_reward"], abs=1e-5)
+    obs, _, _, _, info = env.step(0)
+    assert info["regret"] >= 0.0
+
+
+def test_target_reach_truncates_and_is_seeded():
+    def rollout(seed):
+        env = gym.make("envs/TargetReach-v0", n_actions=100)
+        obs, _ = env.reset(seed=seed)
+        out, steps, trunc = [obs], 0, False
+        while not trunc:
+            obs, _, _, trunc, _ = env.step(steps % 100)
+            out.append(obs)
+            steps += 1
+        return np.array(out), steps
+
+    a, steps = rollout(3)
+    b, _ = rollout(3)
+    assert steps == 100
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, rollout(4)[0])
