@@ -1,0 +1,39 @@
+"""Early rumour detection data: events, loaders, a synthetic generator and the stream env.
+
+>>> from envs.rumour import synthetic, load_pheme, load_weibo, load_jsonl
+>>> events = synthetic(200, seed=0)          # list[Event]: id, label (1 = rumour), posts
+>>> import gymnasium as gym, envs
+>>> env = gym.make("envs/RumourStream-v0")   # streams the synthetic training split
+"""
+
+from __future__ import annotations
+
+from envs.rumour.events import NON_RUMOUR, RUMOUR, Event, make_event
+from envs.rumour.loaders import (
+    DataFormatError,
+    load_dataset,
+    load_jsonl,
+    load_pheme,
+    load_weibo,
+    save_jsonl,
+)
+from envs.rumour.synthetic import synthetic
+from envs.rumour.text import Vocabulary, chunk_posts, split_events, tokenize
+
+__all__ = [
+    "Event",
+    "make_event",
+    "RUMOUR",
+    "NON_RUMOUR",
+    "DataFormatError",
+    "load_pheme",
+    "load_weibo",
+    "load_jsonl",
+    "save_jsonl",
+    "load_dataset",
+    "synthetic",
+    "Vocabulary",
+    "tokenize",
+    "chunk_posts",
+    "split_events",
+]

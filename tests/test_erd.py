@@ -1,0 +1,171 @@
+"""ERD agent: learning on an easy synthetic set, predict/decide agreement, save/load,
+determinism, metrics and baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from envs.rumour.env import RumourStreamEnv
+from rlcore.common.serialization import save_checkpoint
+from rlcore.erd import ERD, Decision, accuracy_by_deadline, compute_metrics, format_table
+from rlcore.erd.baselines import checkpoint_decisions, sb3_decisions, train_sb3_baseline
+from rlcore.erd.metrics import flip_rate
+
+EASY = dict(synthetic_kwargs=dict(n_events=500, seed=0, difficulty="easy"))
+FAST = dict(rdm_pretrain_epochs=4, n_rounds=2, learning_starts=200, seed=0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """One torch thread: faster on a shared 2-core machine (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def envs_easy() -> tuple[RumourStreamEnv, RumourStreamEnv]:
+    return RumourStreamEnv(**EASY), RumourStreamEnv(**EASY, split="test")
+
+
+@pytest.fixture(scope="module")
+def trained(envs_easy: tuple[RumourStreamEnv, RumourStreamEnv]) -> ERD:
+    return ERD(envs_easy[0], **FAST).learn(4000)
+
+
+def test_erd_learns_easy_set_early_and_accurately(trained: ERD, envs_easy) -> None:
+    m = compute_metrics(trained.decide(envs_easy[1].streams))
+    assert m["accuracy"] >= 0.95 and m["early_rate"] < 0.5, m
+    assert [log["phase"] for log in trained.logs].count("round") == 2
+    assert trained.num_timesteps >= 4000
+
+
+def test_predict_carries_gru_state_like_decide(trained: ERD, envs_easy) -> None:
+    env = envs_easy[1]
+    decisions = trained.decide(env.streams)
+    for i in range(12):
+        obs, _ = env.reset(options={"event_index": i})
+        state, start, done = None, np.array([True]), False
+        while not done:
+            action, state = trained.predict(obs[None], state=state, episode_start=start)
+            start = np.array([False])
+            obs, reward, done, _, info = env.step(int(action[0]))
+        d = decisions[i]
+        assert info["chunks_read"] == d.chunk + 1 and info["answer"] == d.answer
+    single, h = trained.predict(obs)
+    assert single.shape == () and h.shape == (1, trained.hidden_size)
+    with pytest.raises(ValueError, match="observation of width 5"):
+        trained.predict(np.zeros(5, dtype=np.int64))
+
+
+def test_save_load_round_trip_gives_identical_decisions(
+    trained: ERD, envs_easy, tmp_path: Path
+) -> None:
+    path = trained.save(tmp_path / "erd")
+    assert path.suffix == ".npz"
+    loaded = ERD.load(path, env=envs_easy[0])
+    streams = envs_easy[1].streams
+    assert loaded.decide(streams) == trained.decide(streams)
+    obs = np.stack([envs_easy[1].observation(s, 0) for s in streams[:8]])
+    a1, h1 = trained.predict(obs)
+    a2, h2 = loaded.predict(obs)
+    assert np.array_equal(a1, a2) and np.array_equal(h1, h2)
+    assert (
+        loaded.vocab_words == trained.vocab_words and loaded.num_timesteps == trained.num_timesteps
+    )
+    loaded.learn(200)  # a loaded model keeps training
+    other = save_checkpoint(tmp_path / "dqn", "StochDQN", {}, {"w": np.zeros(2)})
+    with pytest.raises(ValueError, match="'StochDQN' checkpoint, not 'ERD'"):
+        ERD.load(other)
+    small_vocab_env = RumourStreamEnv(synthetic_kwargs=dict(n_events=50, seed=9, difficulty="easy"))
+    with pytest.raises(ValueError, match="vocabulary differs"):
+        ERD.load(path, env=small_vocab_env)
+
+
+def test_same_seed_same_model(envs_easy) -> None:
+    kwargs = dict(rdm_pretrain_epochs=1, n_rounds=2, learning_starts=50, seed=3)
+    a = ERD(envs_easy[0], **kwargs).learn(300)
+    b = ERD(envs_easy[0], **kwargs).learn(300)
+    for na, nb in ((a.rdm, b.rdm), (a.cm, b.cm)):
+        for (ka, va), (_, vb) in zip(na.state_dict().items(), nb.state_dict().items(), strict=True):
+            assert torch.equal(va, vb), ka
+    c = ERD(envs_easy[0], **{**kwargs, "seed": 4}).learn(300)
+    assert not torch.equal(a.cm.net[0].weight, c.cm.net[0].weight)
+
+
+def test_erd_rejects_bad_configuration(envs_easy) -> None:
+    with pytest.raises(TypeError, match="obs_mode='tokens'"):
+        ERD(RumourStreamEnv(**EASY, obs_mode="tfidf"))
+    with pytest.raises(ValueError, match="cm_input 'hidden'"):
+        ERD(envs_easy[0], cm_input="hidden")
+    other = RumourStreamEnv(synthetic_kwargs=dict(n_events=50, seed=9, difficulty="easy"))
+    with pytest.raises(ValueError, match="same vocabulary"):
+        ERD(envs_easy[0], cm_env=other)
+    with pytest.raises(ValueError, match="total_timesteps=0"):
+        ERD(envs_easy[0]).learn(0)
+
+
+def test_cm_on_held_out_events_and_paper_cm_input(envs_easy) -> None:
+    val = RumourStreamEnv(**EASY, split="val")
+    model = ERD(envs_easy[0], cm_env=val, cm_input="state", **{**FAST, "n_rounds": 1})
+    model.learn(2000)
+    log = [entry for entry in model.logs if entry["phase"] == "round"][-1]
+    assert log["cm_accuracy"] >= 0.9 and "train_accuracy" in log
+    assert model.cm.net[0].in_features == model.hidden_size  # the paper's CM input
+
+
+def test_metrics_on_hand_made_decisions() -> None:
+    decisions = [
+        Decision(1, 1, 0, 2, 10, 3600.0, (1, 1, 0, 1)),  # correct, ER .2, 2 flips of 3
+        Decision(0, 1, 1, 5, 10, 7200.0, (1,)),  # wrong, ER .5
+        Decision(1, None, 4, 10, 10, 36000.0, ()),  # never answered: wrong
+        Decision(0, 0, 0, 1, 4, 60.0, (0, 0)),  # correct, ER .25
+    ]
+    m = compute_metrics(decisions)
+    assert m["accuracy"] == 0.5 and m["precision"] == 0.5 and m["recall"] == 0.5
+    assert m["early_rate"] == pytest.approx((0.2 + 0.5 + 1.0 + 0.25) / 4)
+    assert m["flip_rate"] == pytest.approx((2 / 3) / 4)
+    assert m["sea"] == pytest.approx((0.5 + (1 - m["early_rate"]) + (1 - m["flip_rate"])) / 3)
+    assert m["hours_to_answer"] == pytest.approx((1 + 2 + 10 + 1 / 60) / 4)
+    assert flip_rate([0]) == 0.0 and flip_rate([0, 1, 0]) == 1.0
+    assert np.allclose(accuracy_by_deadline(decisions, [0, 60, 3600, 1e9]), [0, 0.25, 0.5, 0.5])
+    assert "accuracy" in format_table({"x": m})
+    with pytest.raises(ValueError, match="at least one decision"):
+        compute_metrics([])
+
+
+def test_baselines_on_the_same_streams(trained: ERD, envs_easy) -> None:
+    streams = envs_easy[1].streams
+    full = checkpoint_decisions(trained.rdm, streams, None)
+    first = checkpoint_decisions(trained.rdm, streams, 1)
+    assert all(
+        d.chunk == s.n_chunks - 1 and d.posts_read == s.n_posts
+        for d, s in zip(full, streams, strict=True)
+    )
+    assert all(d.chunk == 0 for d in first)
+    assert compute_metrics(full)["early_rate"] == 1.0 and compute_metrics(first)["early_rate"] < 0.5
+    with pytest.raises(ValueError, match="checkpoint=0"):
+        checkpoint_decisions(trained.rdm, streams, 0)
+    vec_train = RumourStreamEnv(**EASY, obs_mode="tfidf", cumulative=True)
+    vec_test = RumourStreamEnv(**EASY, obs_mode="tfidf", cumulative=True, split="test")
+    model = train_sb3_baseline(vec_train, "PPO", total_timesteps=256, n_steps=128, batch_size=64)
+    decisions = sb3_decisions(model, vec_test)
+    assert len(decisions) == len(streams)
+    # the batched evaluation equals stepping the environment
+    for i in range(5):
+        obs, _ = vec_test.reset(options={"event_index": i})
+        done = False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, _, done, _, info = vec_test.step(action)
+        assert (
+            info["chunks_read"] == decisions[i].chunk + 1 and info["answer"] == decisions[i].answer
+        )
+    with pytest.raises(TypeError, match="obs_mode 'bow' or 'tfidf'"):
+        train_sb3_baseline(envs_easy[0])
