@@ -1,0 +1,142 @@
+"""Command line of the benchmark: ``rlcore bench ...`` or ``python -m rlcore.bench ...``.
+
+rlcore bench list                                   # suites, profiles, algorithms
+rlcore bench run SUITE [--quick | --profile full] [--out DIR] [--jobs N] [--backend ray]
+rlcore bench SUITE ...                              # same as `run SUITE ...`
+rlcore bench report RESULTS [RESULTS ...] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rlcore.bench.algorithms import REGISTRY
+from rlcore.bench.runner import BACKENDS, run_suite
+from rlcore.bench.store import ResultsError
+from rlcore.bench.suites import SUITES, plan
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rlcore bench`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="rlcore bench",
+        description="Benchmark rlcore's agents against Stable-Baselines3 (see docs/bench.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list suites, profiles and algorithms")
+
+    run = sub.add_parser("run", help="run a suite (resumes a partly finished results folder)")
+    run.add_argument("suite", choices=sorted(SUITES), help="suite to run")
+    prof = run.add_mutually_exclusive_group()
+    prof.add_argument(
+        "--profile", choices=("quick", "full"), default="full", help="size (default full)"
+    )
+    prof.add_argument(
+        "--quick", action="store_const", const="quick", dest="profile", help="= --profile quick"
+    )
+    run.add_argument(
+        "--out", type=Path, help="results folder (default bench_results/SUITE-PROFILE)"
+    )
+    run.add_argument(
+        "--format", choices=("jsonl", "csv"), default="jsonl", help="results file format"
+    )
+    run.add_argument("--jobs", type=int, default=1, help="runs in parallel (default 1)")
+    run.add_argument("--backend", choices=BACKENDS, default="local", help="local processes or Ray")
+    run.add_argument("--ray-address", help="address of a running Ray cluster (backend ray)")
+    run.add_argument("--seeds", type=int, nargs="+", help="override the profile's seeds")
+    run.add_argument("--budget", type=int, help="override the training steps per run")
+    run.add_argument("--eval-points", type=int, help="override the number of evaluation points")
+    run.add_argument("--eval-episodes", type=int, help="override the evaluation episodes per point")
+    run.add_argument("--algorithms", nargs="+", metavar="NAME", help="only these algorithms")
+    run.add_argument("--envs", nargs="+", metavar="ENV", help="only these envs (label or id)")
+    run.add_argument(
+        "--isolate",
+        action="store_true",
+        help="run each run in a fresh process (peak memory per run; slower start)",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--report", action="store_true", help="write the report when done")
+
+    rep = sub.add_parser("report", help="Markdown summary and PNG plots of results")
+    rep.add_argument("results", type=Path, nargs="+", help="results folders or files")
+    rep.add_argument("--out", type=Path, help="report folder (default RESULTS/report)")
+    rep.add_argument("--title", default="rlcore benchmark report")
+    return parser
+
+
+def _cmd_list() -> int:
+    print("suites (profiles quick, full):")
+    for name, profiles in SUITES.items():
+        algos = sorted({a for g in profiles["full"].groups for a in g.algorithms})
+        envs = sorted({e.label for g in profiles["full"].groups for e in g.envs})
+        print(f"  {name}: algorithms {', '.join(algos)}; envs {', '.join(envs)}")
+    print("algorithms:")
+    for name, ad in REGISTRY.items():
+        print(f"  {name} ({ad.family}: {ad.target}{' ' + str(ad.fixed) if ad.fixed else ''})")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    runs = plan(
+        args.suite,
+        args.profile,
+        seeds=tuple(args.seeds) if args.seeds else None,
+        budget=args.budget,
+        eval_points=args.eval_points,
+        eval_episodes=args.eval_episodes,
+        algorithms=tuple(args.algorithms) if args.algorithms else None,
+        envs=tuple(args.envs) if args.envs else None,
+    )
+    out = args.out or Path("bench_results") / f"{args.suite}-{args.profile}"
+    summary = run_suite(
+        runs,
+        out,
+        suite=args.suite,
+        profile=args.profile,
+        fmt=args.format,
+        jobs=args.jobs,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        isolate=args.isolate,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{args.suite} ({args.profile}): {summary.planned} runs planned, {summary.skipped} already "
+        f"finished (skipped), {len(summary.executed)} executed in {summary.seconds:.1f} s; "
+        f"results in {summary.results}"
+    )
+    if args.report:
+        from rlcore.bench.report import write_report
+
+        print(f"report: {write_report([out], out / 'report')}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from rlcore.bench.report import write_report
+
+    first = args.results[0]
+    out = args.out or (first if first.is_dir() else first.parent) / "report"
+    print(f"report: {write_report(args.results, out, title=args.title)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``rlcore bench``; returns the exit status (2 on bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUITES:
+        argv.insert(0, "run")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return _cmd_list()
+        if args.command == "run":
+            return _cmd_run(args)
+        return _cmd_report(args)
+    except (ResultsError, FileNotFoundError, KeyError, ValueError, ImportError, RuntimeError) as e:
+        print(f"rlcore bench: error: {e}", file=sys.stderr)
+        return 2

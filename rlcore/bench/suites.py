@@ -1,0 +1,356 @@
+"""Benchmark suites, their ``quick`` and ``full`` profiles, and the run matrix they expand to.
+
+A suite is a list of *groups* (algorithms x environments), a step budget, evaluation points
+and episodes, and seeds, given per profile:
+
+* ``quick``: a smoke run that finishes in seconds (tests use it);
+* ``full``: the published results (sized for a small shared CPU machine; see docs/bench.md).
+
+:func:`plan` expands a suite into :class:`RunSpec` objects, one per (algorithm, env, n, seed):
+every algorithm of a group gets the same env construction, step budget, evaluation steps and
+evaluation episodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import gymnasium as gym
+from stable_baselines3.common.monitor import Monitor
+
+from rlcore.bench.algorithms import REGISTRY, get_adapter
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """How to build one environment instance (the same for every algorithm and seed).
+
+    Attributes:
+        env_id: Gymnasium id (``envs/...`` ids are registered by importing :mod:`envs`).
+        kwargs: keyword arguments of ``gym.make``.
+        max_episode_steps: time limit (None keeps the registered one).
+        eval_kwargs: keyword arguments that replace ``kwargs`` for the evaluation env (e.g.
+            ``{"split": "test"}`` for rumour detection); empty: evaluate on the same env.
+        family_kwargs: per algorithm family, keyword arguments added for that family only:
+            the observation *encoding* an algorithm needs (ERD reads token ids, MLP policies a
+            bag of words); data, rewards and dynamics stay the same.
+        evaluator: name of the evaluation protocol (:data:`rlcore.bench.protocol.EVALUATORS`):
+            ``"episodes"`` (mean return of deterministic episodes) or ``"rumour"``.
+    """
+
+    env_id: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    max_episode_steps: int | None = None
+    eval_kwargs: dict[str, Any] = field(default_factory=dict)
+    family_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    evaluator: str = "episodes"
+
+    @property
+    def label(self) -> str:
+        """Name in results files: the id without its namespace (``LargeActionMDP-v0``)."""
+        return self.env_id.split("/")[-1]
+
+    def make(self, family: str | None = None, evaluation: bool = False) -> gym.Env:
+        """A new instance, wrapped in SB3's ``Monitor`` (episode returns and lengths).
+
+        Args:
+            family: the algorithm family the env is for (selects ``family_kwargs``).
+            evaluation: build the evaluation env (``kwargs`` updated with ``eval_kwargs``).
+        """
+        import envs  # noqa: F401  (registers the envs/ ids)
+
+        kw = dict(self.kwargs)
+        if evaluation:
+            kw.update(self.eval_kwargs)
+        kw.update(self.family_kwargs.get(family or "", {}))
+        if self.max_episode_steps is not None:
+            kw["max_episode_steps"] = self.max_episode_steps
+        return Monitor(gym.make(self.env_id, **kw))
+
+    def __hash__(self) -> int:
+        return hash((self.env_id, repr(sorted(self.kwargs.items())), self.max_episode_steps))
+
+
+@dataclass(frozen=True)
+class Group:
+    """Algorithms run on environments (every algorithm on every env it applies to).
+
+    Attributes:
+        algorithms: registry names.
+        envs: environment specs.
+        max_n: per algorithm, the largest action count it runs at (scaling: the exact
+            baselines' cost grows with n).
+    """
+
+    algorithms: tuple[str, ...]
+    envs: tuple[EnvSpec, ...]
+    max_n: dict[str, int] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.algorithms, self.envs))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of a suite run.
+
+    Attributes:
+        groups: the algorithm x environment groups.
+        seeds: run seeds.
+        budget: environment steps per run (the same for every algorithm).
+        eval_points: number of evaluation points, evenly spaced up to ``budget``.
+        eval_episodes: deterministic evaluation episodes per point.
+        hparams: per-algorithm hyper-parameter overrides of the adapters' defaults.
+    """
+
+    groups: tuple[Group, ...]
+    seeds: tuple[int, ...]
+    budget: int
+    eval_points: int
+    eval_episodes: int
+    hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.groups, self.seeds, self.budget, self.eval_points, self.eval_episodes))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one run needs (picklable: sent to worker processes or Ray tasks).
+
+    Attributes:
+        suite: suite name.
+        algorithm: registry name.
+        env: environment spec.
+        n: number of actions of the env.
+        seed: run seed.
+        budget: training steps.
+        eval_steps: step counts of the evaluation points, increasing, last = ``budget``.
+        eval_episodes: evaluation episodes per point.
+        hparams: the algorithm's hyper-parameters.
+        threads: torch threads of the run (1 keeps runs comparable and parallel-safe).
+    """
+
+    suite: str
+    algorithm: str
+    env: EnvSpec
+    n: int
+    seed: int
+    budget: int
+    eval_steps: tuple[int, ...]
+    eval_episodes: int
+    hparams: dict[str, Any]
+    threads: int = 1
+
+    @property
+    def run_id(self) -> str:
+        """``"<algorithm>|<env label>|n=<n>|seed=<seed>"`` (unique within a suite run)."""
+        return f"{self.algorithm}|{self.env.label}|n={self.n}|seed={self.seed}"
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able description (stored in the results folder's manifest)."""
+        d = asdict(self)
+        d["eval_steps"] = list(self.eval_steps)
+        return d | {"run_id": self.run_id}
+
+
+# ------------------------------------------------------------------------------- suites
+_FROZEN = EnvSpec("FrozenLake-v1")  # 4x4, slippery, 100-step limit
+_CLIFF = EnvSpec("CliffWalking-v1", max_episode_steps=100)  # no limit registered
+
+
+def _mdp(n: int, n_states: int = 10) -> EnvSpec:
+    return EnvSpec("envs/LargeActionMDP-v0", {"n_states": n_states, "n_actions": n})
+
+
+def _reach(n: int, dim: int = 1) -> EnvSpec:
+    return EnvSpec("envs/TargetReach-v0", {"n_actions": n, "dim": dim}, max_episode_steps=50)
+
+
+TABULAR = (
+    "QLearning",
+    "StochQLearning",
+    "DoubleQLearning",
+    "StochDoubleQLearning",
+    "Sarsa",
+    "StochSarsa",
+)
+SB3 = ("SB3-DQN", "SB3-PPO", "SB3-A2C")
+DEEP = ("StochDQN-stochastic", "StochDQN-exact", "StochDDQN-stochastic", "StochDDQN-exact")
+
+SUITES: dict[str, dict[str, Profile]] = {
+    "tabular": {
+        "quick": Profile(
+            groups=(Group(TABULAR + SB3 + ("Random",), (_FROZEN, _CLIFF, _mdp(256))),),
+            seeds=(0,),
+            budget=300,
+            eval_points=2,
+            eval_episodes=2,
+        ),
+        "full": Profile(
+            groups=(Group(TABULAR + SB3 + ("Random",), (_FROZEN, _CLIFF, _mdp(256))),),
+            seeds=(0, 1, 2),
+            budget=10_000,
+            eval_points=10,
+            eval_episodes=20,
+        ),
+    },
+    "scaling": {
+        "quick": Profile(
+            groups=(
+                Group(
+                    ("QLearning", "StochQLearning") + SB3 + ("Random",),
+                    tuple(_mdp(n) for n in (10, 100, 1_000)),
+                ),
+                Group(
+                    ("StochDQN-stochastic", "StochDQN-exact", "SB3-DQN"), (_reach(16), _reach(256))
+                ),
+            ),
+            seeds=(0,),
+            budget=200,
+            eval_points=1,
+            eval_episodes=1,
+        ),
+        "full": Profile(
+            groups=(
+                Group(
+                    ("QLearning", "StochQLearning") + SB3 + ("Random",),
+                    tuple(_mdp(n) for n in (10**2, 10**3, 10**4, 10**5, 10**6)),
+                    max_n={"SB3-DQN": 10**4, "SB3-PPO": 10**4, "SB3-A2C": 10**4},
+                ),
+                Group(
+                    ("StochDQN-stochastic", "StochDQN-exact", "SB3-DQN"),
+                    tuple(_reach(n) for n in (10**2, 10**3, 10**4, 10**5, 10**6)),
+                    max_n={"StochDQN-exact": 10**3, "SB3-DQN": 10**5},
+                ),
+            ),
+            seeds=(0, 1, 2),
+            budget=1_000,
+            eval_points=1,
+            eval_episodes=1,
+        ),
+    },
+    "control": {
+        "quick": Profile(
+            groups=(
+                Group(
+                    DEEP + SB3 + ("Random",),
+                    (_reach(64, dim=2), EnvSpec("envs/DiscretePendulum-v0", {"bins": 32}, 50)),
+                ),
+            ),
+            seeds=(0,),
+            budget=300,
+            eval_points=2,
+            eval_episodes=1,
+        ),
+        "full": Profile(
+            groups=(
+                Group(DEEP + SB3 + ("Random",), (EnvSpec("envs/DiscreteInvertedPendulum-v0"),)),
+            ),
+            seeds=(0, 1, 2),
+            budget=10_000,
+            eval_points=10,
+            eval_episodes=5,
+        ),
+    },
+}
+"""Suite name -> profile name -> :class:`Profile`. The rumour suite is added by
+:mod:`rlcore.bench.rumour`."""
+
+
+def register_suite(name: str, profiles: dict[str, Profile]) -> None:
+    """Add a suite (``profiles`` must hold ``quick`` and ``full``)."""
+    if name in SUITES:
+        raise ValueError(f"suite {name!r} is already registered")
+    if set(profiles) != {"quick", "full"}:
+        raise ValueError(
+            f"suite {name!r} needs profiles 'quick' and 'full', got {sorted(profiles)}"
+        )
+    SUITES[name] = profiles
+
+
+def get_profile(suite: str, profile: str) -> Profile:
+    """The :class:`Profile` of ``suite``; a clear KeyError for unknown names."""
+    if suite not in SUITES:
+        raise KeyError(f"unknown suite {suite!r}; known: {sorted(SUITES)}")
+    if profile not in SUITES[suite]:
+        raise KeyError(
+            f"unknown profile {profile!r} of suite {suite!r}; known: {sorted(SUITES[suite])}"
+        )
+    return SUITES[suite][profile]
+
+
+def eval_steps(budget: int, points: int) -> tuple[int, ...]:
+    """``points`` evaluation steps evenly spaced in ``(0, budget]``, the last one ``budget``."""
+    if budget < 1 or points < 1 or points > budget:
+        raise ValueError(f"need 1 <= points <= budget, got budget={budget}, points={points}")
+    return tuple(round(budget * (i + 1) / points) for i in range(points))
+
+
+def _n_actions(env: gym.Env) -> int:
+    space = env.action_space
+    return int(space.n) if hasattr(space, "n") else 0
+
+
+def plan(
+    suite: str,
+    profile: str | Profile = "quick",
+    *,
+    seeds: tuple[int, ...] | None = None,
+    budget: int | None = None,
+    eval_points: int | None = None,
+    eval_episodes: int | None = None,
+    algorithms: tuple[str, ...] | None = None,
+    envs: tuple[str, ...] | None = None,
+) -> list[RunSpec]:
+    """Expand a suite profile into its runs (algorithm-major, then env, then seed).
+
+    The keyword arguments override the profile (``algorithms`` / ``envs`` filter by name /
+    env label). Algorithms that do not apply to an env (e.g. tabular agents on a ``Box``
+    observation space) or exceed their ``max_n`` are left out.
+    """
+    prof = get_profile(suite, profile) if isinstance(profile, str) else profile
+    prof = replace(
+        prof,
+        seeds=tuple(seeds) if seeds is not None else prof.seeds,
+        budget=budget if budget is not None else prof.budget,
+        eval_points=eval_points if eval_points is not None else prof.eval_points,
+        eval_episodes=eval_episodes if eval_episodes is not None else prof.eval_episodes,
+    )
+    if prof.eval_episodes < 1:
+        raise ValueError(f"eval_episodes must be >= 1, got {prof.eval_episodes}")
+    if not prof.seeds:
+        raise ValueError("at least one seed is needed")
+    steps = eval_steps(prof.budget, prof.eval_points)
+    for name in algorithms or ():
+        get_adapter(name)
+    runs: list[RunSpec] = []
+    for group in prof.groups:
+        instances = {spec: spec.make() for spec in group.envs}
+        for algo in group.algorithms:
+            if algorithms is not None and algo not in algorithms:
+                continue
+            adapter = REGISTRY[algo]
+            for spec, env in instances.items():
+                if envs is not None and spec.label not in envs and spec.env_id not in envs:
+                    continue
+                n = _n_actions(env)
+                if adapter.unsupported(env) or n > group.max_n.get(algo, n):
+                    continue
+                hp = adapter.hparams(prof.budget, prof.hparams.get(algo))
+                runs.extend(
+                    RunSpec(suite, algo, spec, n, seed, prof.budget, steps, prof.eval_episodes, hp)
+                    for seed in prof.seeds
+                )
+        for env in instances.values():
+            env.close()
+    ids = [r.run_id for r in runs]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"suite {suite!r} has duplicate runs {dup}: give its envs distinct labels")
+    if not runs:
+        raise ValueError(
+            f"suite {suite!r} with these filters has no runs (algorithms={algorithms}, envs={envs})"
+        )
+    return runs

@@ -1,0 +1,324 @@
+"""Tests of the benchmark suite (rlcore bench): quick profiles end to end, resume, parallel
+and Ray backends, strict results files, reports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlcore.bench import ResultsError, plan, read_rows, run_one, run_suite
+from rlcore.bench.report import load_results, mean_ci, write_report
+from rlcore.bench.runner import RUN_LOG
+from rlcore.bench.store import FIELDS, append_rows, validate_row
+from rlcore.cli import main as rlcore_main
+
+DETERMINISTIC = (
+    "run_id",
+    "algorithm",
+    "env",
+    "n",
+    "seed",
+    "point",
+    "step",
+    "return",
+    "return_std",
+    "metrics",
+)
+
+
+def _det(rows: list[dict]) -> list[tuple]:
+    return [tuple(json.dumps(r[k]) for k in DETERMINISTIC) for r in rows]
+
+
+def _log_lines(out: Path) -> list[dict]:
+    path = out / RUN_LOG
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture(scope="module")
+def tabular_quick(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tabular suite's quick profile, run once through the command line."""
+    out = tmp_path_factory.mktemp("bench") / "tabular"
+    assert (
+        rlcore_main(["bench", "run", "tabular", "--quick", "--out", str(out), "--no-progress"]) == 0
+    )
+    return out
+
+
+def _check_suite(out: Path, suite: str, report_dir: Path) -> None:
+    runs = plan(suite, "quick")
+    rows = read_rows(out / "results.jsonl")
+    assert [r["run_id"] for r in rows if r["point"] == 0] == [r.run_id for r in runs]
+    assert len(rows) == sum(len(r.eval_steps) for r in runs)
+    assert all(
+        r["step"] == spec.eval_steps[r["point"]]
+        for r in rows
+        for spec in runs
+        if spec.run_id == r["run_id"]
+    )
+    md = write_report([out], report_dir).read_text()
+    algorithms = {r.algorithm for r in runs}
+    for algo in algorithms:
+        assert f"| {algo} |" in md, f"{algo} missing from the {suite} report"
+    pngs = list(report_dir.glob("*.png"))
+    assert pngs and all(p.stat().st_size > 1000 for p in pngs)
+    for png in pngs:
+        assert f"]({png.name})" in md
+
+
+def test_tabular_quick_end_to_end(tabular_quick: Path, tmp_path: Path) -> None:
+    _check_suite(tabular_quick, "tabular", tmp_path / "report")
+    algorithms = {r["algorithm"] for r in read_rows(tabular_quick / "results.jsonl")}
+    assert {"QLearning", "StochQLearning", "SB3-DQN", "SB3-PPO", "SB3-A2C", "Random"} <= algorithms
+
+
+@pytest.mark.parametrize("suite", ["scaling", "control", "rumour"])
+def test_quick_suite_end_to_end(suite: str, tmp_path: Path) -> None:
+    out = tmp_path / suite
+    assert (
+        rlcore_main(["bench", suite, "--quick", "--out", str(out), "--no-progress", "--report"])
+        == 0
+    )
+    _check_suite(out, suite, out / "report")
+    md = (out / "report" / "report.md").read_text()
+    if suite == "scaling":
+        assert "seconds per step against the number of actions" in md
+        assert (out / "report" / "scaling_LargeActionMDP-v0_scaling.png").exists()
+    if suite == "rumour":
+        rows = read_rows(out / "results.jsonl")
+        assert all(
+            0 <= r["metrics"]["accuracy"] <= 1 and "accuracy@8h" in r["metrics"] for r in rows
+        )
+        erd = [r for r in rows if r["algorithm"] == "ERD"]
+        assert erd and all("sea" in r["metrics"] for r in erd)
+        assert (out / "report" / "rumour_RumourStream-v0_accuracy_deadline.png").exists()
+
+
+def test_resume_skips_finished_runs(tabular_quick: Path, tmp_path: Path) -> None:
+    out = tmp_path / "resume"
+    shutil.copytree(tabular_quick, out)
+    runs = plan("tabular", "quick")
+    before = read_rows(out / "results.jsonl")
+    n_logged = len(_log_lines(out))
+    assert n_logged == len(runs)
+
+    summary = run_suite(runs, out, suite="tabular", profile="quick", progress=False)
+    assert (summary.skipped, summary.executed) == (len(runs), [])
+    assert len(_log_lines(out)) == n_logged
+
+    # an interrupted run: drop two runs' rows, the rerun executes exactly those two
+    dropped = {runs[3].run_id, runs[17].run_id}
+    kept = [r for r in before if r["run_id"] not in dropped]
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    summary = run_suite(runs, out, suite="tabular", profile="quick", progress=False)
+    assert summary.skipped == len(runs) - 2
+    assert set(summary.executed) == dropped and len(summary.executed) == 2
+    assert [e["run_id"] for e in _log_lines(out)[n_logged:]] == summary.executed
+    assert _det(read_rows(out / "results.jsonl")) == _det(before)  # same rows, same order
+
+    # the command line says so too
+    assert rlcore_main(["bench", "tabular", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert len(_log_lines(out)) == n_logged + 2
+
+
+def test_resume_with_other_settings_is_refused(tabular_quick: Path, tmp_path: Path) -> None:
+    out = tmp_path / "other"
+    shutil.copytree(tabular_quick, out)
+    runs = plan("tabular", "quick", budget=200)
+    with pytest.raises(ResultsError, match="another benchmark configuration"):
+        run_suite(runs, out, suite="tabular", profile="quick", progress=False)
+
+
+def test_same_seed_same_rows(tabular_quick: Path) -> None:
+    spec = next(
+        r for r in plan("tabular", "quick") if r.algorithm == "StochQLearning" and r.n == 256
+    )
+    rows = run_one(spec)
+    stored = [r for r in read_rows(tabular_quick / "results.jsonl") if r["run_id"] == spec.run_id]
+    assert _det(rows) == _det(stored)
+
+
+def test_parallel_jobs_give_identical_results(tabular_quick: Path, tmp_path: Path) -> None:
+    runs = plan("tabular", "quick", algorithms=("StochQLearning", "SB3-DQN"))
+    summary = run_suite(
+        runs, tmp_path / "par", suite="tabular", profile="quick", jobs=2, progress=False
+    )
+    assert len(summary.executed) == len(runs) == 6
+    by_id = {r.run_id for r in runs}
+    serial = [r for r in read_rows(tabular_quick / "results.jsonl") if r["run_id"] in by_id]
+    assert _det(read_rows(summary.results)) == _det(serial)
+
+
+def test_ray_backend_gives_identical_results(tabular_quick: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="optional extra rlcore[ray] not installed")
+    runs = plan("tabular", "quick", algorithms=("StochSarsa",), envs=("LargeActionMDP-v0",))
+    summary = run_suite(
+        runs,
+        tmp_path / "ray",
+        suite="tabular",
+        profile="quick",
+        jobs=1,
+        backend="ray",
+        progress=False,
+    )
+    assert summary.executed == [r.run_id for r in runs]
+    serial = [
+        r for r in read_rows(tabular_quick / "results.jsonl") if r["run_id"] == runs[0].run_id
+    ]
+    assert _det(read_rows(summary.results)) == _det(serial)
+
+
+def test_ray_backend_missing_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
+    runs = plan("tabular", "quick", algorithms=("Random",))
+    with pytest.raises(RuntimeError, match=r"pip install 'rlcore\[ray\]'"):
+        run_suite(
+            runs,
+            tmp_path / "noray",
+            suite="tabular",
+            profile="quick",
+            backend="ray",
+            progress=False,
+        )
+    assert not (tmp_path / "noray" / "results.jsonl").exists()
+
+
+# ----------------------------------------------------------------- damaged results files
+def _copy(tabular_quick: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    out = tmp_path / "damaged"
+    shutil.copytree(tabular_quick, out)
+    return out, (out / "results.jsonl").read_text().splitlines(keepends=True)
+
+
+def test_missing_row_is_a_clear_error(tabular_quick: Path, tmp_path: Path) -> None:
+    out, lines = _copy(tabular_quick, tmp_path)
+    victim = json.loads(lines[6])
+    (out / "results.jsonl").write_text("".join(lines[:6] + lines[7:]))
+    with pytest.raises(
+        ResultsError,
+        match=rf"results.jsonl: run '{re.escape(victim['run_id'])}' is missing evaluation point\(s\) \[{victim['point']}\]",
+    ):
+        write_report([out], tmp_path / "report")
+    assert not (tmp_path / "report" / "report.md").exists()
+
+
+def test_corrupt_row_is_a_clear_error(tabular_quick: Path, tmp_path: Path) -> None:
+    out, lines = _copy(tabular_quick, tmp_path)
+    bad = lines[4].replace('"return": ', '"return": "abc", "x": ', 1)
+    (out / "results.jsonl").write_text("".join(lines[:4] + [bad] + lines[5:]))
+    with pytest.raises(ResultsError, match=r"results.jsonl, line 5: unknown field\(s\) \['x'\]"):
+        load_results(out)
+    row = json.loads(lines[4]) | {"return": "abc"}
+    (out / "results.jsonl").write_text("".join(lines[:4] + [json.dumps(row) + "\n"] + lines[5:]))
+    with pytest.raises(
+        ResultsError, match=r"line 5: field 'return' must be a finite number, got 'abc'"
+    ):
+        load_results(out)
+    (out / "results.jsonl").write_text("".join(lines[:4] + [lines[4][:40] + "\n"] + lines[5:]))
+    with pytest.raises(ResultsError, match=r"line 5: not valid JSON"):
+        load_results(out)
+    (out / "results.jsonl").write_text("".join(lines)[:-30])  # a cut last write
+    with pytest.raises(ResultsError, match=rf"line {len(lines)}: not valid JSON"):
+        load_results(out)
+    # the command line exits with status 2 and names the file and line
+    assert rlcore_main(["bench", "report", str(out)]) == 2
+
+
+def test_missing_run_is_a_clear_error(tabular_quick: Path, tmp_path: Path) -> None:
+    out, lines = _copy(tabular_quick, tmp_path)
+    first = json.loads(lines[0])["run_id"]
+    (out / "results.jsonl").write_text(
+        "".join(x for x in lines if json.loads(x)["run_id"] != first)
+    )
+    with pytest.raises(
+        ResultsError, match=r"1 of the 30 runs planned in .*manifest.json have no rows"
+    ):
+        load_results(out)
+
+
+def test_nonfinite_and_out_of_range_values_are_rejected() -> None:
+    row = {f: 0 for f in FIELDS} | {"suite": "s", "run_id": "r", "algorithm": "a", "env": "e"}
+    row |= {"n": 4, "n_points": 1, "episodes": 1, "metrics": {}}
+    assert validate_row(row, "x")["n"] == 4
+    with pytest.raises(ResultsError, match="field 'return' must be a finite number, got nan"):
+        validate_row(row | {"return": float("nan")}, "x")
+    with pytest.raises(ResultsError, match=r"field 'point' must be in \[0, n_points=1\), got 3"):
+        validate_row(row | {"point": 3}, "x")
+    with pytest.raises(ResultsError, match=r"missing field\(s\) \['seed'\]"):
+        validate_row({k: v for k, v in row.items() if k != "seed"}, "x")
+    with pytest.raises(ResultsError, match=r"metrics.acc' must be a finite number"):
+        validate_row(row | {"metrics": {"acc": "inf"}}, "x")
+
+
+def test_csv_round_trip_and_corrupt_cell(tabular_quick: Path, tmp_path: Path) -> None:
+    rows = read_rows(tabular_quick / "results.jsonl")
+    path = tmp_path / "results.csv"
+    by_run: dict[str, list] = {}
+    for r in rows:
+        by_run.setdefault(r["run_id"], []).append(r)
+    for run_rows in by_run.values():
+        append_rows(path, run_rows)
+    assert read_rows(path) == rows
+    lines = path.read_text().splitlines(keepends=True)
+    cells = lines[3].split(",")
+    cells[FIELDS.index("step")] = "ten"
+    path.write_text("".join(lines[:3] + [",".join(cells)] + lines[4:]))
+    with pytest.raises(
+        ResultsError, match=r"results.csv, line 4: field 'step' must be an integer, got 'ten'"
+    ):
+        read_rows(path)
+    path.write_text("".join(lines[:3] + lines[4:]))
+    with pytest.raises(ResultsError, match=r"missing evaluation point"):
+        read_rows(path)
+
+
+def test_mean_ci() -> None:
+    m, h = mean_ci([1.0, 2.0, 3.0])
+    assert m == pytest.approx(2.0) and h == pytest.approx(4.303 / 3**0.5, rel=1e-4)
+    m, h = mean_ci([5.0])
+    assert m == 5.0 and h != h  # nan: no interval from one seed
+
+
+def test_bad_command_line_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        rlcore_main(
+            ["bench", "tabular", "--quick", "--algorithms", "NoSuchAgent", "--out", str(tmp_path)]
+        )
+        == 2
+    )
+    assert "unknown benchmark algorithm 'NoSuchAgent'" in capsys.readouterr().err
+    assert rlcore_main(["bench", "report", str(tmp_path / "nothing")]) == 2
+    assert "no results" in capsys.readouterr().err
+    assert rlcore_main(["nope"]) == 2
+
+
+def test_rumour_batched_decisions_equal_stepping_the_env() -> None:
+    """ERD's ``decide`` and SB3's ``sb3_decisions`` (used by the rumour evaluator) give the
+    decisions and returns of stepping the environment with ``predict``."""
+    from rlcore.bench.algorithms import get_adapter
+    from rlcore.bench.rumour import RumourEvaluator
+
+    for algo in ("SB3-PPO", "ERD"):
+        spec = plan("rumour", "quick", algorithms=(algo,))[0]
+        adapter = get_adapter(algo)
+        model = adapter.build(
+            spec.env.make(adapter.family),
+            0,
+            spec.hparams | {"n_rounds": 1} if algo == "ERD" else spec.hparams,
+        )
+        model.learn(100)
+        ev = RumourEvaluator(lambda a=adapter, s=spec: s.env.make(a.family, evaluation=True), 0, 15)
+        batched, returns, has_later = ev.decide(model)
+        stepped, stepped_returns = ev._decide_stepping(model)
+        assert has_later and len(batched) == 15
+        assert [(d.answer, d.chunk, d.posts_read) for d in batched] == [
+            (d.answer, d.chunk, d.posts_read) for d in stepped
+        ]
+        assert returns == pytest.approx(stepped_returns)
