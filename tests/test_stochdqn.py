@@ -106,6 +106,25 @@ def test_save_load_round_trip(tmp_path, algo, policy):
     np.testing.assert_array_equal(no_env.predict(obs, deterministic=True)[0], before)
 
 
+def test_loading_another_algorithms_checkpoint_raises(tmp_path):
+    from stable_baselines3 import DQN
+
+    env = small_reach(100)
+    StochDDQN("MlpPolicy", env, seed=0, **FAST).save(tmp_path / "ddqn.zip")
+    DQN("MlpPolicy", env, seed=0, learning_starts=100).save(tmp_path / "dqn.zip")
+    with pytest.raises(
+        ValueError, match=r"ddqn.zip: a StochDDQN checkpoint, cannot load it as StochDQN"
+    ):
+        StochDQN.load(tmp_path / "ddqn.zip")
+    with pytest.raises(ValueError, match=r"dqn.zip: not an rlcore StochDQN / StochDDQN file"):
+        StochDDQN.load(tmp_path / "dqn.zip")
+    (tmp_path / "junk.zip").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"junk.zip: not an SB3 checkpoint"):
+        StochDQN.load(tmp_path / "junk.zip")
+    with open(tmp_path / "ddqn.zip", "rb") as f:  # a stream is rewound for SB3's own load
+        assert isinstance(StochDDQN.load(f), StochDDQN)
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_vectorized_envs_and_sb3_callbacks(tmp_path, algo):
     env = make_vec_env("envs/TargetReach-v0", n_envs=2, seed=0, env_kwargs={"n_actions": 400})

@@ -17,7 +17,11 @@ Double DQN with the same networks), for fair comparisons.
 
 from __future__ import annotations
 
+import io
+import json
+import pathlib
 import warnings
+import zipfile
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -26,6 +30,7 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import open_path
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import LinearSchedule
 from torch.nn import functional as F
@@ -162,6 +167,7 @@ class StochDQN(OffPolicyAlgorithm):
             supported_action_spaces=None,  # checked below with a clearer message
             support_multi_env=True,
         )
+        self.algorithm_name = type(self).__name__  # saved, checked by load()
         self.maximizer = maximizer
         self.num_random = num_random
         self.num_batch_actions = num_batch_actions
@@ -351,11 +357,54 @@ class StochDQN(OffPolicyAlgorithm):
             progress_bar=progress_bar,
         )
 
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfStochDQN],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfStochDQN:
+        """SB3's ``load``, refusing a checkpoint of another algorithm (``ValueError``).
+
+        A StochDDQN checkpoint loaded as StochDQN (or an SB3 DQN one loaded as either) would
+        otherwise load silently and train with the wrong target.
+        """
+        saved = _saved_algorithm(path)
+        if saved != cls.__name__:
+            what = f"a {saved} checkpoint" if saved else "not an rlcore StochDQN / StochDDQN file"
+            hint = f"; load it with {saved}.load" if saved else ""
+            raise ValueError(f"{path}: {what}, cannot load it as {cls.__name__}{hint}")
+        return super().load(
+            path, env, device, custom_objects, print_system_info, force_reset, **kwargs
+        )
+
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "q_net", "q_net_target", "_q_params"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
+
+
+def _saved_algorithm(path: str | pathlib.Path | io.BufferedIOBase) -> str | None:
+    """The ``algorithm_name`` stored in an SB3 zip checkpoint (None for other algorithms)."""
+    file = open_path(path, "r", suffix="zip")
+    start = file.tell()
+    try:
+        with zipfile.ZipFile(file) as archive:
+            data = json.loads(archive.read("data")) if "data" in archive.namelist() else {}
+    except (zipfile.BadZipFile, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not an SB3 checkpoint (zip with a 'data' entry): {e}") from e
+    finally:
+        if isinstance(path, io.BufferedIOBase):
+            file.seek(start)  # the caller's stream: rewind for SB3's own load
+        else:
+            file.close()
+    name = data.get("algorithm_name")
+    return name if isinstance(name, str) else None
 
 
 class StochDDQN(StochDQN):
