@@ -279,6 +279,29 @@ def test_csv_round_trip_and_corrupt_cell(tabular_quick: Path, tmp_path: Path) ->
         read_rows(path)
 
 
+def test_report_embedded_in_readme(tabular_quick: Path, tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# Title\n\n## Results\n<!-- rlcore-bench:begin -->\nold\n<!-- rlcore-bench:end -->\ntail\n"
+    )
+    args = ["bench", "report", str(tabular_quick), "--out", str(tmp_path / "docs" / "bench")]
+    assert rlcore_main([*args, "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    report = (tmp_path / "docs" / "bench" / "report.md").read_text()
+    assert text.startswith("# Title\n\n## Results\n<!-- rlcore-bench:begin -->\n## rlcore")
+    assert text.endswith("<!-- rlcore-bench:end -->\ntail\n") and "old" not in text
+    images = re.findall(r"\]\((docs/bench/[^)]+\.png)\)", text)
+    assert images and len(images) == report.count(".png)")
+    assert all((tmp_path / p).exists() for p in images)
+    assert text.count("| StochQLearning |") == report.count("| StochQLearning |") > 0
+    # a second run replaces the section instead of appending to it
+    assert rlcore_main([*args, "--readme", str(readme)]) == 0
+    assert readme.read_text() == text
+    readme.write_text("# no markers\n")
+    assert rlcore_main([*args, "--readme", str(readme)]) == 2
+    assert readme.read_text() == "# no markers\n"
+
+
 def test_mean_ci() -> None:
     m, h = mean_ci([1.0, 2.0, 3.0])
     assert m == pytest.approx(2.0) and h == pytest.approx(4.303 / 3**0.5, rel=1e-4)

@@ -3,7 +3,7 @@
 rlcore bench list                                   # suites, profiles, algorithms
 rlcore bench run SUITE [--quick | --profile full] [--out DIR] [--jobs N] [--backend ray]
 rlcore bench SUITE ...                              # same as `run SUITE ...`
-rlcore bench report RESULTS [RESULTS ...] [--out DIR]
+rlcore bench report RESULTS [RESULTS ...] [--out DIR] [--readme README.md]
 """
 
 from __future__ import annotations
@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results", type=Path, nargs="+", help="results folders or files")
     rep.add_argument("--out", type=Path, help="report folder (default RESULTS/report)")
     rep.add_argument("--title", default="rlcore benchmark report")
+    rep.add_argument(
+        "--readme",
+        type=Path,
+        help="also copy the report into this file, between the lines "
+        "<!-- rlcore-bench:begin --> and <!-- rlcore-bench:end -->",
+    )
     return parser
 
 
@@ -121,7 +127,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     first = args.results[0]
     out = args.out or (first if first.is_dir() else first.parent) / "report"
-    print(f"report: {write_report(args.results, out, title=args.title)}")
+    report = write_report(args.results, out, title=args.title)
+    print(f"report: {report}")
+    if args.readme is not None:
+        from rlcore.bench.report import embed_in_readme
+
+        print(f"results section of {embed_in_readme(report, args.readme)} updated")
     return 0
 
 

@@ -24,6 +24,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from os.path import relpath as os_relpath
 from pathlib import Path
 from typing import Any
 
@@ -468,3 +469,37 @@ def write_report(
     tmp.write_text("\n".join(md) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+README_BEGIN = "<!-- rlcore-bench:begin -->"
+README_END = "<!-- rlcore-bench:end -->"
+
+
+def embed_in_readme(report: str | Path, readme: str | Path) -> Path:
+    """Copy the Markdown report ``report`` into ``readme`` between the two marker lines.
+
+    The markers are ``<!-- rlcore-bench:begin -->`` and ``<!-- rlcore-bench:end -->``; what
+    stands between them is replaced. Headings move down one level (the README keeps its own
+    ``#`` title) and image links are rewritten relative to the README's folder. The README is
+    rewritten atomically.
+
+    Raises:
+        ResultsError: the README lacks the markers (one of them, or in the wrong order).
+    """
+    report, readme = Path(report), Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        raise ResultsError(
+            f"{readme}: expected the lines {README_BEGIN!r} and then {README_END!r} around the "
+            "results section"
+        )
+    rel = Path(os_relpath(report.parent, readme.parent))
+    body = report.read_text(encoding="utf-8")
+    body = re.sub(r"^(#+) ", r"#\1 ", body, flags=re.MULTILINE)
+    body = re.sub(r"\]\(([^)/]+\.png)\)", lambda m: f"]({(rel / m.group(1)).as_posix()})", body)
+    new = text[: begin + len(README_BEGIN)] + "\n" + body.rstrip("\n") + "\n" + text[end:]
+    tmp = readme.with_name(f".{readme.name}.tmp")
+    tmp.write_text(new, encoding="utf-8")
+    tmp.replace(readme)
+    return readme
