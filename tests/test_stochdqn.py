@@ -106,6 +106,24 @@ def test_save_load_round_trip(tmp_path, algo, policy):
     np.testing.assert_array_equal(no_env.predict(obs, deterministic=True)[0], before)
 
 
+class _NanRewardAt(gym.Wrapper):
+    def __init__(self, env, step):
+        super().__init__(env)
+        self.at, self.t = step, 0
+
+    def step(self, action):
+        obs, reward, term, trunc, info = self.env.step(action)
+        self.t += 1
+        return obs, float("nan") if self.t == self.at else reward, term, trunc, info
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_nan_reward_raises(algo):
+    model = algo("MlpPolicy", _NanRewardAt(small_reach(64), 30), seed=0, **FAST)
+    with pytest.raises(ValueError, match=r"non-finite reward \[nan\] at timestep 30"):
+        model.learn(100)
+
+
 def test_loading_another_algorithms_checkpoint_raises(tmp_path):
     from stable_baselines3 import DQN
 

@@ -36,6 +36,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from torch.nn import functional as F
 
 import envs  # noqa: F401  (registers the envs/... ids, so StochDQN("MlpPolicy", "envs/...") works)
+from rlcore.common.checks import check_finite_rewards
 from rlcore.stochdqn.policies import (
     ActionHeadPolicy,
     CandidateQNetwork,
@@ -280,6 +281,19 @@ class StochDQN(OffPolicyAlgorithm):
             self.q_net_target.load_state_dict(self.q_net.state_dict())
         self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """SB3's, after refusing NaN / infinite rewards (they would poison every target)."""
+        check_finite_rewards(reward, self.num_timesteps)
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
