@@ -282,13 +282,15 @@ def test_csv_round_trip_and_corrupt_cell(tabular_quick: Path, tmp_path: Path) ->
 def test_report_embedded_in_readme(tabular_quick: Path, tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(
-        "# Title\n\n## Results\n<!-- rlcore-bench:begin -->\nold\n<!-- rlcore-bench:end -->\ntail\n"
+        "# Title\n\n## Results\n```bash\n# a comment, not a heading\n```\n"
+        "<!-- rlcore-bench:begin -->\nold\n<!-- rlcore-bench:end -->\ntail\n"
     )
     args = ["bench", "report", str(tabular_quick), "--out", str(tmp_path / "docs" / "bench")]
     assert rlcore_main([*args, "--readme", str(readme)]) == 0
     text = readme.read_text()
     report = (tmp_path / "docs" / "bench" / "report.md").read_text()
-    assert text.startswith("# Title\n\n## Results\n<!-- rlcore-bench:begin -->\n## rlcore")
+    assert "```\n<!-- rlcore-bench:begin -->\n### rlcore" in text
+    assert "\n#### Suite `tabular`" in text and "\n##### FrozenLake-v1" in text
     assert text.endswith("<!-- rlcore-bench:end -->\ntail\n") and "old" not in text
     images = re.findall(r"\]\((docs/bench/[^)]+\.png)\)", text)
     assert images and len(images) == report.count(".png)")

@@ -479,9 +479,9 @@ def embed_in_readme(report: str | Path, readme: str | Path) -> Path:
     """Copy the Markdown report ``report`` into ``readme`` between the two marker lines.
 
     The markers are ``<!-- rlcore-bench:begin -->`` and ``<!-- rlcore-bench:end -->``; what
-    stands between them is replaced. Headings move down one level (the README keeps its own
-    ``#`` title) and image links are rewritten relative to the README's folder. The README is
-    rewritten atomically.
+    stands between them is replaced. Headings move down below the README heading that holds
+    the markers (under a ``##`` heading the report's ``#`` title becomes ``###``), and image
+    links are rewritten relative to the README's folder. The README is rewritten atomically.
 
     Raises:
         ResultsError: the README lacks the markers (one of them, or in the wrong order).
@@ -496,7 +496,10 @@ def embed_in_readme(report: str | Path, readme: str | Path) -> Path:
         )
     rel = Path(os_relpath(report.parent, readme.parent))
     body = report.read_text(encoding="utf-8")
-    body = re.sub(r"^(#+) ", r"#\1 ", body, flags=re.MULTILINE)
+    prose = re.sub(r"^```.*?^```", "", text[:begin], flags=re.MULTILINE | re.DOTALL)
+    levels = re.findall(r"^(#+) ", prose, flags=re.MULTILINE)  # headings, not code comments
+    shift = "#" * (len(levels[-1]) if levels else 0)
+    body = re.sub(r"^(#+) ", rf"{shift}\1 ", body, flags=re.MULTILINE)
     body = re.sub(r"\]\(([^)/]+\.png)\)", lambda m: f"]({(rel / m.group(1)).as_posix()})", body)
     new = text[: begin + len(README_BEGIN)] + "\n" + body.rstrip("\n") + "\n" + text[end:]
     tmp = readme.with_name(f".{readme.name}.tmp")
