@@ -33,6 +33,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Conve
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from rlcore import tabular
 from rlcore.bench.protocol import Point, get_evaluator, train_with_eval_points
 
 if TYPE_CHECKING:
@@ -233,14 +234,10 @@ def get_adapter(name: str) -> Adapter:
         raise KeyError(f"unknown benchmark algorithm {name!r}; known: {sorted(REGISTRY)}") from None
 
 
-for _cls in (
-    "QLearning",
-    "StochQLearning",
-    "DoubleQLearning",
-    "StochDoubleQLearning",
-    "Sarsa",
-    "StochSarsa",
-):
+TABULAR: tuple[str, ...] = tuple(name for name in tabular.__all__ if name != "TabularAgent")
+"""The package's tabular agents (exact and stochastic), as exported by :mod:`rlcore.tabular`."""
+
+for _cls in TABULAR:
     register(
         Adapter(
             _cls,

@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 from stable_baselines3.common.monitor import Monitor
 
-from rlcore.bench.algorithms import REGISTRY, get_adapter
+from rlcore.bench.algorithms import REGISTRY, TABULAR, get_adapter
 
 
 @dataclass(frozen=True)
@@ -168,14 +168,6 @@ def _reach(n: int, dim: int = 1) -> EnvSpec:
     return EnvSpec("envs/TargetReach-v0", {"n_actions": n, "dim": dim}, max_episode_steps=50)
 
 
-TABULAR = (
-    "QLearning",
-    "StochQLearning",
-    "DoubleQLearning",
-    "StochDoubleQLearning",
-    "Sarsa",
-    "StochSarsa",
-)
 SB3 = ("SB3-DQN", "SB3-PPO", "SB3-A2C")
 DEEP = ("StochDQN-stochastic", "StochDQN-exact", "StochDDQN-stochastic", "StochDDQN-exact")
 
