@@ -2,19 +2,19 @@
 
 Tasks (``--task``):
 
-* ``pendulum``: envs/DiscreteInvertedPendulum-v0 (1000 actions). Deterministic evaluation
+* ``pendulum``: rlcore/DiscreteInvertedPendulum-v0 (1000 actions). Deterministic evaluation
   (10 episodes) every ``--eval-freq`` steps; criterion: best evaluation return >= 950 on at
   least 4 of 5 seeds within ``--steps`` (100k). With ``--stop-at`` (default 950) a run stops at
   the first evaluation that reaches it: the best evaluation return can only grow with more
   steps, so stopping early does not change whether the criterion is met and saves CPU time.
-* ``cheetah``: envs/DiscreteHalfCheetah-v0 (4096 actions). Every algorithm gets the same step
+* ``cheetah``: rlcore/DiscreteHalfCheetah-v0 (4096 actions). Every algorithm gets the same step
   budget; final deterministic return over 10 episodes. Criterion: StochDQN's and StochDDQN's
   mean final return >= exact-max DQN's and >= SB3 DQN's. ``exactdqn`` is the same code and
   network as StochDQN with ``maximizer="exact"`` (it scores 64 x 4096 (state, action) rows per
   target: about 0.66 s per step on the 2-core test machine, so 100k steps take ~18 h);
   ``exactdqn_head`` is exact-max DQN with the per-action head network (``ActionHeadPolicy``),
   whose exact max is one matrix product.
-* ``reach``: envs/TargetReach-v0 with 10^5 actions. Criterion: StochDQN's mean regret per step
+* ``reach``: rlcore/TargetReach-v0 with 10^5 actions. Criterion: StochDQN's mean regret per step
   (deterministic policy, 2000 fresh targets) < 10% of a uniformly random policy's.
 
 Results are written after every evaluation (atomically) to
@@ -38,13 +38,13 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 import torch as th
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
-import envs  # noqa: F401
 from rlcore.stochdqn import StochDDQN, StochDQN
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,9 +65,9 @@ COMMON: dict[str, Any] = dict(
     policy_kwargs=dict(net_arch=[64, 64]),
 )
 TASKS: dict[str, dict[str, Any]] = {
-    "pendulum": dict(env_id="envs/DiscreteInvertedPendulum-v0", env_kwargs={}, steps=100_000),
-    "cheetah": dict(env_id="envs/DiscreteHalfCheetah-v0", env_kwargs={}, steps=100_000),
-    "reach": dict(env_id="envs/TargetReach-v0", env_kwargs={"n_actions": 100_000}, steps=20_000),
+    "pendulum": dict(env_id="rlcore/DiscreteInvertedPendulum-v0", env_kwargs={}, steps=100_000),
+    "cheetah": dict(env_id="rlcore/DiscreteHalfCheetah-v0", env_kwargs={}, steps=100_000),
+    "reach": dict(env_id="rlcore/TargetReach-v0", env_kwargs={"n_actions": 100_000}, steps=20_000),
 }
 ALGOS = ("stochdqn", "stochddqn", "exactdqn", "exactdqn_head", "sb3dqn")
 

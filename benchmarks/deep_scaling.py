@@ -1,7 +1,7 @@
 """Seconds per environment step of StochDQN vs SB3's DQN as the number of actions grows.
 
 One step = acting (epsilon-greedy, epsilon = 0.05 fixed) + one gradient step (batch 64,
-train_freq 1), measured inside ``learn()`` on envs/TargetReach-v0 with n = 10^2 ... 10^6
+train_freq 1), measured inside ``learn()`` on rlcore/TargetReach-v0 with n = 10^2 ... 10^6
 actions (1-D grid), after a warm-up that fills the replay buffer. All configurations are
 measured in one run, interleaved over ``--repeats`` rounds, and the median is reported, so
 the ratios are robust to the load of a shared machine. Single torch thread.
@@ -29,10 +29,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 import torch as th
 from stable_baselines3 import DQN
 
-import envs  # noqa: F401
 from rlcore.stochdqn import StochDQN
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -51,7 +51,7 @@ HYPER: dict[str, Any] = dict(
 
 
 def make(algo: str, n: int) -> Any:
-    env = gym.make("envs/TargetReach-v0", n_actions=n)
+    env = gym.make("rlcore/TargetReach-v0", n_actions=n)
     if algo == "stochdqn":
         return StochDQN("MlpPolicy", env, seed=0, **HYPER)
     if algo == "stochdqn_head":

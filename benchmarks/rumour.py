@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rlcore.envs.rumour.env import RumourStreamEnv
 
-from envs.rumour.env import RumourStreamEnv
 from rlcore.erd import ERD, accuracy_by_deadline, compute_metrics, format_table
 from rlcore.erd.baselines import checkpoint_decisions, sb3_decisions, train_sb3_baseline
 

@@ -2,7 +2,7 @@
 
 Target (issue 2): StochQLearning's seconds per step at n = 10**6 within 2x of its time at
 n = 10**2. Both agents run ``learn`` (acting + update + the env step) on
-``envs/LargeActionMDP-v0`` whose own step cost does not depend on n. Every measurement is
+``rlcore/LargeActionMDP-v0`` whose own step cost does not depend on n. Every measurement is
 repeated ``--repeats`` times, interleaved over n and agents, and the minimum is kept (the
 usual noise-robust estimate on a shared machine); ratios come from this one run.
 
@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 
-import envs  # noqa: F401
 from rlcore import QLearning, StochQLearning
 from rlcore.stochmax import default_num_random
 
@@ -51,7 +51,7 @@ def main() -> None:
     agents = {}
     for n in args.ns:
         for cls in (StochQLearning, QLearning):
-            env = gym.make("envs/LargeActionMDP-v0", n_states=args.n_states, n_actions=n)
+            env = gym.make("rlcore/LargeActionMDP-v0", n_states=args.n_states, n_actions=n)
             agent = cls(env, seed=0, exploration_fraction=0.5, exploration_final_eps=0.1)
             agent.learn(200)  # warm-up: first reset, first touches of the table
             agents[cls.__name__, n] = agent

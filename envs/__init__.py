@@ -1,11 +1,16 @@
-"""Gymnasium environments of the package, registered under the ``envs/`` namespace on import.
+"""Gymnasium environments of the package, installed as :mod:`rlcore.envs`.
 
->>> import gymnasium as gym, envs
->>> env = gym.make("envs/LargeActionMDP-v0", n_actions=256)
+The source folder is the repository's top-level ``envs/``; ``setup.cfg`` installs it under the
+import name ``rlcore.envs`` so that it can never collide with PyPI's ``envs`` package or with a
+user's own ``envs/`` folder. ``import rlcore`` registers every id below under the ``rlcore/``
+namespace:
 
-``gym.make("envs:envs/LargeActionMDP-v0")`` imports this package first, so the explicit import
-is optional. Environment modules are imported lazily (entry points are strings), so importing
-``envs`` is cheap and MuJoCo is only loaded by the MuJoCo-based environments.
+>>> import gymnasium as gym, rlcore
+>>> env = gym.make("rlcore/LargeActionMDP-v0", n_actions=256)
+
+Importing this package only imports Gymnasium: the entry points are strings, so an environment
+module (and MuJoCo, for the MuJoCo-based ones) is imported on its first ``gym.make``, and the
+numpy environments never import torch or Stable-Baselines3.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import gymnasium as gym
 
 _ENVS = {
     # id: (entry point, max_episode_steps or None)
-    "envs/LargeActionMDP-v0": ("envs.large_action_mdp:LargeActionMDPEnv", 50),
-    "envs/TargetReach-v0": ("envs.target_reach:TargetReachEnv", 100),
-    "envs/DiscreteInvertedPendulum-v0": ("envs.discretized:make_discrete_inverted_pendulum", None),
-    "envs/DiscreteHalfCheetah-v0": ("envs.discretized:make_discrete_half_cheetah", None),
-    "envs/DiscretePendulum-v0": ("envs.discretized:make_discrete_pendulum", None),
-    "envs/RumourStream-v0": ("envs.rumour.env:RumourStreamEnv", None),
+    "rlcore/LargeActionMDP-v0": ("rlcore.envs.large_action_mdp:LargeActionMDPEnv", 50),
+    "rlcore/TargetReach-v0": ("rlcore.envs.target_reach:TargetReachEnv", 100),
+    "rlcore/DiscreteInvertedPendulum-v0": (
+        "rlcore.envs.discretized:make_discrete_inverted_pendulum",
+        None,
+    ),
+    "rlcore/DiscreteHalfCheetah-v0": ("rlcore.envs.discretized:make_discrete_half_cheetah", None),
+    "rlcore/DiscretePendulum-v0": ("rlcore.envs.discretized:make_discrete_pendulum", None),
+    "rlcore/RumourStream-v0": ("rlcore.envs.rumour.env:RumourStreamEnv", None),
 }
 
 for _id, (_entry, _steps) in _ENVS.items():

@@ -8,10 +8,10 @@ so that state-action Q-networks can use them as action features:
 * ``env.get_wrapper_attr("action_grid")`` -> ``{"low": (d,), "high": (d,), "bins": (d,)}``
 * ``env.get_wrapper_attr("action_coordinates")(actions)`` -> float array ``actions.shape + (d,)``
 
-Registered ids (see :mod:`envs`): ``envs/DiscreteInvertedPendulum-v0`` (1000 actions),
-``envs/DiscreteHalfCheetah-v0`` (4 levels per joint, 4**6 = 4096 actions),
-``envs/DiscretePendulum-v0`` (Pendulum-v1, no MuJoCo; 1000 actions by default). The number of
-bins is a keyword argument: ``gym.make("envs/DiscreteHalfCheetah-v0", bins=3)``.
+Registered ids (see :mod:`rlcore.envs`): ``rlcore/DiscreteInvertedPendulum-v0`` (1000 actions),
+``rlcore/DiscreteHalfCheetah-v0`` (4 levels per joint, 4**6 = 4096 actions),
+``rlcore/DiscretePendulum-v0`` (Pendulum-v1, no MuJoCo; 1000 actions by default). The number of
+bins is a keyword argument: ``gym.make("rlcore/DiscreteHalfCheetah-v0", bins=3)``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Structure (fixed by ``mdp_seed``, independent of the episode seed):
 * every reward carries Gaussian noise of standard deviation ``reward_std`` (the paper's
   synthetic benchmark uses normally distributed rewards and 256 actions);
 * episodes start in a uniformly random state and never terminate; the registered id
-  ``envs/LargeActionMDP-v0`` truncates them after 50 steps.
+  ``rlcore/LargeActionMDP-v0`` truncates them after 50 steps.
 
 A step costs ``O(n_good)`` whatever ``n_actions`` is (no ``n``-sized work), and the memory
 is ``O(n_states * n_good)``. Because all bad actions of a state share one mean and one

@@ -10,8 +10,8 @@ target and the *regret* of a step, ``||x(a) - t|| - min_b ||x(b) - t||``, is rep
 Every step costs ``O(d)`` whatever ``n`` is (actions are decoded with integer division), so the
 environment is a clean probe of how an agent's per-step cost grows with the number of actions.
 
->>> import gymnasium as gym, envs
->>> env = gym.make("envs/TargetReach-v0", n_actions=10**6, dim=2)  # 1000 x 1000 grid
+>>> import gymnasium as gym, rlcore
+>>> env = gym.make("rlcore/TargetReach-v0", n_actions=10**6, dim=2)  # 1000 x 1000 grid
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 
 import gymnasium as gym
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 import torch
 
-import envs  # noqa: F401  (registers envs/RumourStream-v0)
 from rlcore import ERD
 from rlcore.erd import compute_metrics, format_table
 from rlcore.erd.baselines import checkpoint_decisions
@@ -32,9 +32,9 @@ def main() -> None:
         test_fraction=0.2,
         wrong_reward=-2.0,
     )
-    train_env = gym.make("envs/RumourStream-v0", **data)
-    val_env = gym.make("envs/RumourStream-v0", split="val", **data)
-    test_env = gym.make("envs/RumourStream-v0", split="test", **data)
+    train_env = gym.make("rlcore/RumourStream-v0", **data)
+    val_env = gym.make("rlcore/RumourStream-v0", split="val", **data)
+    test_env = gym.make("rlcore/RumourStream-v0", split="test", **data)
     print(f"train events: {len(train_env.unwrapped.streams)}, test events: "
           f"{len(test_env.unwrapped.streams)}")  # fmt: skip
 

@@ -1,6 +1,6 @@
 """Main demo: stochastic vs exact maximization in tabular Q-learning on a large action space.
 
-Part 1 trains every tabular agent (exact and stochastic) on ``envs/LargeActionMDP-v0`` with
+Part 1 trains every tabular agent (exact and stochastic) on ``rlcore/LargeActionMDP-v0`` with
 256 actions (5 states, 2 good actions per state, Gaussian reward noise) and prints the
 greedy policy's exact optimality gap and the time per step.
 Part 2 times QLearning and StochQLearning per step with a million actions.
@@ -14,9 +14,9 @@ import time
 
 import gymnasium as gym
 import numpy as np
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 from stable_baselines3.common.utils import LinearSchedule
 
-import envs  # noqa: F401  (registers envs/...)
 from rlcore import (
     DoubleQLearning,
     QLearning,
@@ -33,7 +33,9 @@ N_STATES = 5
 def train(
     cls: type[QLearning], n_actions: int, steps: int, seed: int = 0
 ) -> tuple[QLearning, float]:
-    env = gym.make("envs/LargeActionMDP-v0", n_states=N_STATES, n_actions=n_actions, reward_std=0.5)
+    env = gym.make(
+        "rlcore/LargeActionMDP-v0", n_states=N_STATES, n_actions=n_actions, reward_std=0.5
+    )
     agent = cls(
         env,
         learning_rate=LinearSchedule(0.3, 0.01, 1.0),

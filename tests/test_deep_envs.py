@@ -3,20 +3,19 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 from gymnasium.utils.env_checker import check_env
-
-import envs  # noqa: F401
-from envs.target_reach import TargetReachEnv
+from rlcore.envs.target_reach import TargetReachEnv
 
 
 @pytest.mark.parametrize(
     "env_id, kwargs",
     [
-        ("envs/TargetReach-v0", {"n_actions": 1000, "dim": 1}),
-        ("envs/TargetReach-v0", {"n_actions": 4096, "dim": 3}),
-        ("envs/DiscretePendulum-v0", {}),
-        ("envs/DiscreteInvertedPendulum-v0", {}),
-        ("envs/DiscreteHalfCheetah-v0", {}),
+        ("rlcore/TargetReach-v0", {"n_actions": 1000, "dim": 1}),
+        ("rlcore/TargetReach-v0", {"n_actions": 4096, "dim": 3}),
+        ("rlcore/DiscretePendulum-v0", {}),
+        ("rlcore/DiscreteInvertedPendulum-v0", {}),
+        ("rlcore/DiscreteHalfCheetah-v0", {}),
     ],
 )
 def test_check_env(env_id, kwargs):
@@ -30,9 +29,9 @@ def test_check_env(env_id, kwargs):
 @pytest.mark.parametrize(
     "env_id, n, dims",
     [
-        ("envs/DiscretePendulum-v0", 1000, 1),
-        ("envs/DiscreteInvertedPendulum-v0", 1000, 1),
-        ("envs/DiscreteHalfCheetah-v0", 4096, 6),
+        ("rlcore/DiscretePendulum-v0", 1000, 1),
+        ("rlcore/DiscreteInvertedPendulum-v0", 1000, 1),
+        ("rlcore/DiscreteHalfCheetah-v0", 4096, 6),
     ],
 )
 def test_discretized_action_coordinates_match_the_wrapper(env_id, n, dims):
@@ -55,17 +54,17 @@ def test_discretized_action_coordinates_match_the_wrapper(env_id, n, dims):
 
 
 def test_discretized_bins_are_configurable():
-    env = gym.make("envs/DiscreteHalfCheetah-v0", bins=3)
+    env = gym.make("rlcore/DiscreteHalfCheetah-v0", bins=3)
     assert env.action_space.n == 3**6
     env.close()
     with pytest.raises(ValueError, match="bins must be a positive integer"):
-        gym.make("envs/DiscretePendulum-v0", bins=0)
+        gym.make("rlcore/DiscretePendulum-v0", bins=0)
 
 
 @pytest.mark.parametrize("n, dim", [(1000, 2), (10, 2), (100, 3), (7, 2)])
 def test_target_reach_rejects_non_perfect_powers(n, dim):
     with pytest.raises(ValueError, match=f"n_actions={n} is not a perfect dim-th power"):
-        gym.make("envs/TargetReach-v0", n_actions=n, dim=dim)
+        gym.make("rlcore/TargetReach-v0", n_actions=n, dim=dim)
 
 
 @pytest.mark.parametrize("kwargs, match", [({"dim": 0}, "dim must be"), ({"n_actions": 1}, ">= 2")])
@@ -76,7 +75,7 @@ def test_target_reach_rejects_bad_arguments(kwargs, match):
 
 @pytest.mark.parametrize("n, dim", [(10**6, 2), (10**7, 1), (27, 3)])
 def test_target_reach_regret_and_optimal_action(n, dim):
-    env = gym.make("envs/TargetReach-v0", n_actions=n, dim=dim, obs_noise=0.0)
+    env = gym.make("rlcore/TargetReach-v0", n_actions=n, dim=dim, obs_noise=0.0)
     base = env.unwrapped
     obs, _ = env.reset(seed=1)
     for _ in range(20):
@@ -96,7 +95,7 @@ def test_target_reach_regret_and_optimal_action(n, dim):
 
 def test_target_reach_truncates_and_is_seeded():
     def rollout(seed):
-        env = gym.make("envs/TargetReach-v0", n_actions=100)
+        env = gym.make("rlcore/TargetReach-v0", n_actions=100)
         obs, _ = env.reset(seed=seed)
         out, steps, trunc = [obs], 0, False
         while not trunc:

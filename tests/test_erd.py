@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rlcore.envs.rumour.env import RumourStreamEnv
 
-from envs.rumour.env import RumourStreamEnv
 from rlcore.common.serialization import save_checkpoint
 from rlcore.erd import ERD, Decision, accuracy_by_deadline, compute_metrics, format_table
 from rlcore.erd.baselines import checkpoint_decisions, sb3_decisions, train_sb3_baseline

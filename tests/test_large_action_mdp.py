@@ -1,12 +1,11 @@
-"""envs/LargeActionMDP-v0: Gymnasium conformance, exact values, step law, clear errors."""
+"""rlcore/LargeActionMDP-v0: Gymnasium conformance, exact values, step law, clear errors."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 from gymnasium.utils.env_checker import check_env
-
-import envs  # noqa: F401
-from envs.large_action_mdp import LargeActionMDPEnv
+from rlcore.envs.large_action_mdp import LargeActionMDPEnv
 
 
 def dense_model(env: LargeActionMDPEnv) -> tuple[np.ndarray, np.ndarray]:
@@ -23,7 +22,7 @@ def dense_model(env: LargeActionMDPEnv) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_registered_env_passes_check_env():
-    env = gym.make("envs/LargeActionMDP-v0", n_states=4, n_actions=16)
+    env = gym.make("rlcore/LargeActionMDP-v0", n_states=4, n_actions=16)
     check_env(env.unwrapped)
     assert env.spec.max_episode_steps == 50
 

@@ -2,12 +2,11 @@
 
 import gymnasium as gym
 import pytest
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 from gymnasium.utils.env_checker import check_env
 
-import envs
 
-
-@pytest.mark.parametrize("env_id", envs.ENV_IDS)
+@pytest.mark.parametrize("env_id", rlcore.envs.ENV_IDS)
 def test_registered_env_passes_check_env(env_id):
     env = gym.make(env_id)
     try:
@@ -17,5 +16,5 @@ def test_registered_env_passes_check_env(env_id):
 
 
 def test_ids_are_registered_on_import():
-    for env_id in envs.ENV_IDS:
+    for env_id in rlcore.envs.ENV_IDS:
         assert env_id in gym.registry

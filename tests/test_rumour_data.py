@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from envs.rumour import (
+from rlcore.envs.rumour import (
     DataFormatError,
     Event,
     Vocabulary,

@@ -1,4 +1,4 @@
-"""envs/RumourStream-v0: spaces, rewards, info, data sources, check_env."""
+"""rlcore/RumourStream-v0: spaces, rewards, info, data sources, check_env."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 from gymnasium.utils.env_checker import check_env
+from rlcore.envs.rumour import save_jsonl, synthetic
+from rlcore.envs.rumour.env import RumourStreamEnv
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-import envs  # noqa: F401  (registers the ids)
-from envs.rumour import save_jsonl, synthetic
-from envs.rumour.env import RumourStreamEnv
 
 SMALL = dict(synthetic_kwargs=dict(n_events=120, seed=0, difficulty="easy"))
 
@@ -22,20 +21,20 @@ SMALL = dict(synthetic_kwargs=dict(n_events=120, seed=0, difficulty="easy"))
     [dict(obs_mode="tokens"), dict(obs_mode="tfidf"), dict(obs_mode="bow", cumulative=True)],
 )
 def test_check_env_passes_for_every_observation_mode(kwargs: dict) -> None:
-    env = gym.make("envs/RumourStream-v0", **SMALL, **kwargs)
+    env = gym.make("rlcore/RumourStream-v0", **SMALL, **kwargs)
     check_env(env.unwrapped, skip_render_check=True)
     sb3_check_env(env.unwrapped, warn=False)
 
 
 def test_default_make_streams_the_synthetic_training_split() -> None:
-    env = gym.make("envs/RumourStream-v0")
+    env = gym.make("rlcore/RumourStream-v0")
     base = env.unwrapped
     assert isinstance(base, RumourStreamEnv) and base.split == "train"
     assert 1200 < len(base.streams) < 1500  # ~67.5 % of 2,000 synthetic events
     obs, info = env.reset(seed=0)
     assert obs.shape == (base.max_chunk_tokens + 1,) == (61,) and obs.dtype == np.int64
     assert env.action_space == gym.spaces.Discrete(3) and info["chunk"] == 0
-    test = gym.make("envs/RumourStream-v0", split="test")
+    test = gym.make("rlcore/RumourStream-v0", split="test")
     assert test.unwrapped.vocab == base.vocab  # built on the training part in both
     assert not {s.event.id for s in test.unwrapped.streams} & {s.event.id for s in base.streams}
 
@@ -79,7 +78,7 @@ def test_bad_arguments_raise_clear_errors() -> None:
         RumourStreamEnv(**SMALL, obs_mode="pixels")
     with pytest.raises(ValueError, match="wrong_reward=nan"):
         RumourStreamEnv(**SMALL, wrong_reward=float("nan"))
-    with pytest.raises(TypeError, match="list of envs.rumour.Event"):
+    with pytest.raises(TypeError, match="list of rlcore.envs.rumour.Event"):
         RumourStreamEnv(dataset=[1, 2, 3])
 
 
@@ -87,7 +86,7 @@ def test_dataset_from_list_and_path_and_time_chunks(tmp_path: Path) -> None:
     events = synthetic(60, seed=5, difficulty="easy")
     path = save_jsonl(events, tmp_path / "ev.jsonl")
     a = RumourStreamEnv(events, split="all")
-    b = gym.make("envs/RumourStream-v0", dataset=str(path), split="all").unwrapped
+    b = gym.make("rlcore/RumourStream-v0", dataset=str(path), split="all").unwrapped
     assert [s.event.id for s in a.streams] == [s.event.id for s in b.streams]
     assert all(
         np.array_equal(x.tokens, y.tokens) for x, y in zip(a.streams, b.streams, strict=True)

@@ -3,12 +3,12 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 import torch as th
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
-import envs  # noqa: F401
 import rlcore
 from rlcore.stochdqn import ActionHeadPolicy, SparseAwareAdam, StochDDQN, StochDQN
 
@@ -28,17 +28,17 @@ FAST = dict(learning_starts=100, batch_size=32, buffer_size=5000, target_update_
 
 
 def small_reach(n=64, dim=1, **kwargs):
-    return gym.make("envs/TargetReach-v0", n_actions=n, dim=dim, **kwargs)
+    return gym.make("rlcore/TargetReach-v0", n_actions=n, dim=dim, **kwargs)
 
 
 @pytest.mark.parametrize("algo", ALGOS)
 @pytest.mark.parametrize(
     "env_id, kwargs",
     [
-        ("envs/TargetReach-v0", {"n_actions": 10**6, "dim": 2}),
-        ("envs/DiscretePendulum-v0", {}),
-        ("envs/DiscreteInvertedPendulum-v0", {}),
-        ("envs/DiscreteHalfCheetah-v0", {}),
+        ("rlcore/TargetReach-v0", {"n_actions": 10**6, "dim": 2}),
+        ("rlcore/DiscretePendulum-v0", {}),
+        ("rlcore/DiscreteInvertedPendulum-v0", {}),
+        ("rlcore/DiscreteHalfCheetah-v0", {}),
     ],
 )
 def test_smoke_every_env(algo, env_id, kwargs):
@@ -58,7 +58,7 @@ def test_smoke_every_env(algo, env_id, kwargs):
 
 
 def test_env_id_string_and_lazy_import():
-    model = rlcore.StochDQN("MlpPolicy", "envs/DiscreteInvertedPendulum-v0", seed=0, **FAST)
+    model = rlcore.StochDQN("MlpPolicy", "rlcore/DiscreteInvertedPendulum-v0", seed=0, **FAST)
     assert model.n_actions == 1000
     assert model.policy_kwargs["action_bins"] == [1000]
     model.learn(150)
@@ -145,8 +145,10 @@ def test_loading_another_algorithms_checkpoint_raises(tmp_path):
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_vectorized_envs_and_sb3_callbacks(tmp_path, algo):
-    env = make_vec_env("envs/TargetReach-v0", n_envs=2, seed=0, env_kwargs={"n_actions": 400})
-    eval_env = make_vec_env("envs/TargetReach-v0", n_envs=1, seed=1, env_kwargs={"n_actions": 400})
+    env = make_vec_env("rlcore/TargetReach-v0", n_envs=2, seed=0, env_kwargs={"n_actions": 400})
+    eval_env = make_vec_env(
+        "rlcore/TargetReach-v0", n_envs=1, seed=1, env_kwargs={"n_actions": 400}
+    )
     evals = EvalCallback(eval_env, n_eval_episodes=2, eval_freq=100, verbose=0)
     ckpt = CheckpointCallback(save_freq=100, save_path=str(tmp_path / "ckpt"), name_prefix="m")
     model = algo("MlpPolicy", env, seed=0, tensorboard_log=str(tmp_path / "tb"), **FAST)

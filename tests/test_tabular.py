@@ -5,13 +5,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.utils import LinearSchedule
 
-import envs  # noqa: F401  (registers envs/...)
 from rlcore import (
     DoubleQLearning,
     QLearning,
@@ -31,7 +31,7 @@ def frozen_lake() -> gym.Env:
 
 def mdp(**kw) -> gym.Env:
     kw = {"n_states": 5, "n_actions": 256, "reward_std": 0.5} | kw
-    return gym.make("envs/LargeActionMDP-v0", **kw)
+    return gym.make("rlcore/LargeActionMDP-v0", **kw)
 
 
 @pytest.mark.parametrize("cls", ALL)

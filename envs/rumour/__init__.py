@@ -1,15 +1,15 @@
 """Early rumour detection data: events, loaders, a synthetic generator and the stream env.
 
->>> from envs.rumour import synthetic, load_pheme, load_weibo, load_jsonl
+>>> from rlcore.envs.rumour import synthetic, load_pheme, load_weibo, load_jsonl
 >>> events = synthetic(200, seed=0)          # list[Event]: id, label (1 = rumour), posts
->>> import gymnasium as gym, envs
->>> env = gym.make("envs/RumourStream-v0")   # streams the synthetic training split
+>>> import gymnasium as gym, rlcore
+>>> env = gym.make("rlcore/RumourStream-v0")   # streams the synthetic training split
 """
 
 from __future__ import annotations
 
-from envs.rumour.events import NON_RUMOUR, RUMOUR, Event, make_event
-from envs.rumour.loaders import (
+from rlcore.envs.rumour.events import NON_RUMOUR, RUMOUR, Event, make_event
+from rlcore.envs.rumour.loaders import (
     DataFormatError,
     load_dataset,
     load_jsonl,
@@ -17,8 +17,8 @@ from envs.rumour.loaders import (
     load_weibo,
     save_jsonl,
 )
-from envs.rumour.synthetic import synthetic
-from envs.rumour.text import Vocabulary, chunk_posts, split_events, tokenize
+from rlcore.envs.rumour.synthetic import synthetic
+from rlcore.envs.rumour.text import Vocabulary, chunk_posts, split_events, tokenize
 
 __all__ = [
     "Event",

@@ -1,4 +1,4 @@
-"""``envs/RumourStream-v0``: an event's posts revealed chunk by chunk; read on or answer.
+"""``rlcore/RumourStream-v0``: an event's posts revealed chunk by chunk; read on or answer.
 
 One episode = one event of the chosen split. Actions: ``0`` read the next chunk, ``1`` stop and
 answer non-rumour, ``2`` stop and answer rumour.
@@ -28,7 +28,7 @@ Observations (``obs_mode``):
   ``max_chunks`` read.
 
 With no ``dataset`` the environment streams ``synthetic(**synthetic_kwargs)`` (2,000 events,
-seed 0 by default). Data are split by event (:func:`~envs.rumour.text.split_events`) and the
+seed 0 by default). Data are split by event (:func:`~rlcore.envs.rumour.text.split_events`) and the
 vocabulary / document frequencies are built on the training part, whatever ``split`` is, so a
 test environment built with the same arguments shares the training vocabulary.
 """
@@ -44,11 +44,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-
-from envs.rumour.events import Event
-from envs.rumour.loaders import load_dataset
-from envs.rumour.synthetic import synthetic
-from envs.rumour.text import Vocabulary, chunk_posts, split_events, stream_posts, tokenize
+from rlcore.envs.rumour.events import Event
+from rlcore.envs.rumour.loaders import load_dataset
+from rlcore.envs.rumour.synthetic import synthetic
+from rlcore.envs.rumour.text import Vocabulary, chunk_posts, split_events, stream_posts, tokenize
 
 READ, ANSWER_NON_RUMOUR, ANSWER_RUMOUR = 0, 1, 2
 
@@ -108,7 +107,7 @@ class RumourStreamEnv(gym.Env):
         min_freq, max_vocab: vocabulary building.
         vector_size: features of the vector observations.
         read_reward, correct_reward, wrong_reward: the rewards.
-        synthetic_kwargs: arguments of :func:`~envs.rumour.synthetic.synthetic`.
+        synthetic_kwargs: arguments of :func:`~rlcore.envs.rumour.synthetic.synthetic`.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
@@ -161,7 +160,9 @@ class RumourStreamEnv(gym.Env):
         else:
             events = list(dataset)
             if not all(isinstance(e, Event) for e in events):
-                raise TypeError("dataset: expected a list of envs.rumour.Event, a path or None")
+                raise TypeError(
+                    "dataset: expected a list of rlcore.envs.rumour.Event, a path or None"
+                )
         if not events:
             raise ValueError("dataset holds no event")
         parts = split_events(events, seed=split_seed, val_fraction=val_fraction,

@@ -1,6 +1,6 @@
 """Loaders for published rumour data sets and a JSON Lines interchange format.
 
-Every loader returns a list of :class:`~envs.rumour.events.Event` (label 1 = rumour), posts
+Every loader returns a list of :class:`~rlcore.envs.rumour.events.Event` (label 1 = rumour), posts
 sorted by time. A malformed file raises :class:`DataFormatError` naming the file (and the line
 for line-based files). Events with no posts are skipped and counted in one warning.
 
@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from envs.rumour.events import Event, make_event
+from rlcore.envs.rumour.events import Event, make_event
 
 _TWITTER_TIME = "%a %b %d %H:%M:%S %z %Y"
 _PHEME_LABELS = {"rumours": 1, "non-rumours": 0}

@@ -22,8 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from envs.rumour.events import Event
+from rlcore.envs.rumour.events import Event
 
 RUMOUR_CUES: tuple[str, ...] = (
     "fake", "hoax", "is this true ?", "not true", "unconfirmed", "debunked", "doubt it",

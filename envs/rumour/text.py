@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from envs.rumour.events import Event
+from rlcore.envs.rumour.events import Event
 
 PAD_ID = 0
 OOV_ID = 1

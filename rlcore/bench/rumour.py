@@ -1,4 +1,4 @@
-"""The ``rumour`` suite: early rumour detection on ``envs/RumourStream-v0``.
+"""The ``rumour`` suite: early rumour detection on ``rlcore/RumourStream-v0``.
 
 Algorithms: ``rlcore.ERD`` (RDM + checkpoint DQN, reading token ids) against SB3 DQN, PPO and
 A2C (MLP policies reading the cumulative bag of words of everything read so far: an MLP has no
@@ -186,7 +186,7 @@ register(ERDAdapter("ERD", "rlcore-erd", "rlcore.erd:ERD", defaults=_erd_default
 
 def _stream(n_events: int) -> EnvSpec:
     return EnvSpec(
-        "envs/RumourStream-v0",
+        "rlcore/RumourStream-v0",
         {"synthetic_kwargs": {"n_events": n_events, "seed": 0}, "split": "train"},
         eval_kwargs={"split": "test"},
         family_kwargs={

@@ -27,7 +27,7 @@ class EnvSpec:
     """How to build one environment instance (the same for every algorithm and seed).
 
     Attributes:
-        env_id: Gymnasium id (``envs/...`` ids are registered by importing :mod:`envs`).
+        env_id: Gymnasium id (``rlcore/...`` ids are registered by ``import rlcore``).
         kwargs: keyword arguments of ``gym.make``.
         max_episode_steps: time limit (None keeps the registered one).
         eval_kwargs: keyword arguments that replace ``kwargs`` for the evaluation env (e.g.
@@ -58,7 +58,7 @@ class EnvSpec:
             family: the algorithm family the env is for (selects ``family_kwargs``).
             evaluation: build the evaluation env (``kwargs`` updated with ``eval_kwargs``).
         """
-        import envs  # noqa: F401  (registers the envs/ ids)
+        import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 
         kw = dict(self.kwargs)
         if evaluation:
@@ -161,11 +161,11 @@ _CLIFF = EnvSpec("CliffWalking-v1", max_episode_steps=100)  # no limit registere
 
 
 def _mdp(n: int, n_states: int = 10) -> EnvSpec:
-    return EnvSpec("envs/LargeActionMDP-v0", {"n_states": n_states, "n_actions": n})
+    return EnvSpec("rlcore/LargeActionMDP-v0", {"n_states": n_states, "n_actions": n})
 
 
 def _reach(n: int, dim: int = 1) -> EnvSpec:
-    return EnvSpec("envs/TargetReach-v0", {"n_actions": n, "dim": dim}, max_episode_steps=50)
+    return EnvSpec("rlcore/TargetReach-v0", {"n_actions": n, "dim": dim}, max_episode_steps=50)
 
 
 SB3 = ("SB3-DQN", "SB3-PPO", "SB3-A2C")
@@ -228,7 +228,7 @@ SUITES: dict[str, dict[str, Profile]] = {
             groups=(
                 Group(
                     DEEP + SB3 + ("Random",),
-                    (_reach(64, dim=2), EnvSpec("envs/DiscretePendulum-v0", {"bins": 32}, 50)),
+                    (_reach(64, dim=2), EnvSpec("rlcore/DiscretePendulum-v0", {"bins": 32}, 50)),
                 ),
             ),
             seeds=(0,),
@@ -238,7 +238,7 @@ SUITES: dict[str, dict[str, Profile]] = {
         ),
         "full": Profile(
             groups=(
-                Group(DEEP + SB3 + ("Random",), (EnvSpec("envs/DiscreteInvertedPendulum-v0"),)),
+                Group(DEEP + SB3 + ("Random",), (EnvSpec("rlcore/DiscreteInvertedPendulum-v0"),)),
             ),
             seeds=(0, 1, 2),
             budget=10_000,

@@ -13,8 +13,8 @@ Two kinds of network:
 
 (a) :class:`StateActionQNetwork` (policy ``"MlpPolicy"``, the default): a state-action scorer
     ``Q(s, a) = MLP([phi(s); x(a)])``. The action features ``x(a)`` are the action's continuous
-    coordinates when the environment exposes an ``action_grid`` (``envs.discretized``,
-    ``envs/TargetReach-v0``), normalized to ``(-1, 1)`` per dimension and computed from the
+    coordinates when the environment exposes an ``action_grid`` (``rlcore.envs.discretized``,
+    ``rlcore/TargetReach-v0``), normalized to ``(-1, 1)`` per dimension and computed from the
     action index with integer arithmetic (no ``n``-row table); otherwise a learned embedding
     ``nn.Embedding(n, action_embedding_dim, sparse=True)``. The first layer is split into a
     state part (once per state) and an action part (once per candidate), which is the same

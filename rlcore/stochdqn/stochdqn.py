@@ -35,7 +35,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import LinearSchedule
 from torch.nn import functional as F
 
-import envs  # noqa: F401  (registers the envs/... ids, so StochDQN("MlpPolicy", "envs/...") works)
+import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 from rlcore.common.checks import check_finite_rewards
 from rlcore.stochdqn.policies import (
     ActionHeadPolicy,
@@ -193,7 +193,7 @@ class StochDQN(OffPolicyAlgorithm):
         if not isinstance(action_space, spaces.Discrete):
             raise TypeError(
                 f"{cls.__name__} needs a gymnasium.spaces.Discrete action space, got "
-                f"{action_space!r}; discretize continuous actions first (envs.discretized / "
+                f"{action_space!r}; discretize continuous actions first (rlcore.envs.discretized / "
                 "gymnasium.wrappers.DiscretizeAction), and flatten MultiDiscrete spaces"
             )
         if int(action_space.start) != 0:
