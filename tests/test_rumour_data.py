@@ -161,7 +161,7 @@ def test_load_pheme_malformed_tweet_names_the_file(tmp_path: Path) -> None:
     _pheme_tree(tmp_path)
     bad = tmp_path / "charliehebdo" / "rumours" / "552783238415265792" / "reactions" / "3.json"
     bad.write_text("{not json")
-    with pytest.raises(DataFormatError, match=r"3\.json: malformed JSON"):
+    with pytest.raises(DataFormatError, match=r"3\.json:1: malformed JSON"):
         load_pheme(tmp_path)
     bad.write_text(json.dumps({"created_at": "yesterday", "text": "x"}))
     with pytest.raises(DataFormatError, match=r"3\.json: created_at 'yesterday'"):

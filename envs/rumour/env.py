@@ -28,9 +28,18 @@ Observations (``obs_mode``):
   ``max_chunks`` read.
 
 With no ``dataset`` the environment streams ``synthetic(**synthetic_kwargs)`` (2,000 events,
-seed 0 by default). Data are split by event (:func:`~rlcore.envs.rumour.text.split_events`) and the
-vocabulary / document frequencies are built on the training part, whatever ``split`` is, so a
-test environment built with the same arguments shares the training vocabulary.
+seed 0 by default); a path is parsed once per process
+(:func:`~rlcore.envs.rumour.loaders.load_dataset_cached`) and tokenization is memoized, so the
+environments of a vector env or of several splits share one parsed corpus. Data are split
+(:mod:`rlcore.envs.rumour.splits`) by a hash of the event id (default), by explicit id lists
+(``split_ids``) or by news event (``test_groups``: leave-one-event-out), and the vocabulary /
+document frequencies are fitted on the training part only, whatever ``split`` is, so a test
+environment built with the same arguments shares the training vocabulary and never sees a word
+known only from test events. An empty training part is refused.
+
+Early rate (``info["early_rate"]``) is measured against the whole thread: posts read divided
+by all the posts of the event, including those after the time limit or ``max_chunks`` that are
+never streamed (HEARD's definition).
 """
 
 from __future__ import annotations
@@ -45,9 +54,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from rlcore.envs.rumour.events import Event
-from rlcore.envs.rumour.loaders import load_dataset
+from rlcore.envs.rumour.loaders import load_dataset_cached
+from rlcore.envs.rumour.splits import split_by_group, split_by_ids, split_events
 from rlcore.envs.rumour.synthetic import synthetic
-from rlcore.envs.rumour.text import Vocabulary, chunk_posts, split_events, stream_posts, tokenize
+from rlcore.envs.rumour.text import Vocabulary, chunk_posts, stream_posts, tokenize
 
 READ, ANSWER_NON_RUMOUR, ANSWER_RUMOUR = 0, 1, 2
 
@@ -68,7 +78,8 @@ class Stream:
         tokens: ``(n_chunks, max_chunk_tokens)`` int32 token ids per chunk (0 = padding).
         posts_read: ``(n_chunks,)`` number of posts read once chunk ``i`` is revealed.
         elapsed: ``(n_chunks,)`` seconds from the first post to the last post of chunk ``i``.
-        n_posts: posts in the stream (inside the time limit and ``max_chunks``).
+        n_posts: posts of the whole thread (the denominator of the early rate).
+        n_streamed: posts in the stream (inside the time limit and ``max_chunks``).
     """
 
     event: Event
@@ -76,6 +87,7 @@ class Stream:
     posts_read: np.ndarray
     elapsed: np.ndarray
     n_posts: int
+    n_streamed: int
 
     @property
     def label(self) -> int:
@@ -93,7 +105,12 @@ class RumourStreamEnv(gym.Env):
         dataset: list of events (from any loader), a path (``.jsonl`` file, Weibo or PHEME
             folder), or ``None`` for the synthetic data set.
         split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
-        split_seed, val_fraction, test_fraction: the split (ERD's 10 % / 3:1 by default).
+        split_seed, val_fraction, test_fraction: the hash split (ERD's 10 % / 3:1 by default).
+        split_ids: explicit split instead: ``{"train": [...], "val": [...], "test": [...]}``
+            (``"train"`` omitted: every other event).
+        test_groups, val_groups: split by news event (:attr:`Event.group`) instead: the test
+            part is every event of ``test_groups``; validation the events of ``val_groups``
+            or, when ``None``, a hashed ``val_fraction`` of the other groups' events.
         obs_mode: ``"tokens"``, ``"bow"`` or ``"tfidf"``.
         cumulative: vector modes only: describe everything read so far, not just the chunk.
         chunking: ``"posts"`` (``posts_per_chunk`` posts a chunk) or ``"time"``
@@ -110,7 +127,7 @@ class RumourStreamEnv(gym.Env):
         synthetic_kwargs: arguments of :func:`~rlcore.envs.rumour.synthetic.synthetic`.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -120,6 +137,9 @@ class RumourStreamEnv(gym.Env):
         split_seed: int = 0,
         val_fraction: float = 0.1,
         test_fraction: float = 0.225,
+        split_ids: dict[str, Sequence[str]] | None = None,
+        test_groups: Sequence[str] | None = None,
+        val_groups: Sequence[str] | None = None,
         obs_mode: str = "tokens",
         cumulative: bool = False,
         chunking: str = "posts",
@@ -144,8 +164,8 @@ class RumourStreamEnv(gym.Env):
             raise ValueError(f"obs_mode {obs_mode!r}: expected 'tokens', 'bow' or 'tfidf'")
         if split not in ("train", "val", "test", "all"):
             raise ValueError(f"split {split!r}: expected 'train', 'val', 'test' or 'all'")
-        if render_mode not in (None, "ansi"):
-            raise ValueError(f"render_mode {render_mode!r}: expected None or 'ansi'")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode {render_mode!r}: expected None, 'ansi' or 'rgb_array'")
         for name, value in (("read_reward", read_reward), ("correct_reward", correct_reward),
                             ("wrong_reward", wrong_reward)):  # fmt: skip
             if not np.isfinite(value):
@@ -156,7 +176,7 @@ class RumourStreamEnv(gym.Env):
         if dataset is None:
             events = list(_cached_synthetic(tuple(sorted((synthetic_kwargs or {}).items()))))
         elif isinstance(dataset, str | os.PathLike):
-            events = load_dataset(dataset)
+            events = list(load_dataset_cached(dataset))
         else:
             events = list(dataset)
             if not all(isinstance(e, Event) for e in events):
@@ -165,12 +185,29 @@ class RumourStreamEnv(gym.Env):
                 )
         if not events:
             raise ValueError("dataset holds no event")
-        parts = split_events(events, seed=split_seed, val_fraction=val_fraction,
-                             test_fraction=test_fraction)  # fmt: skip
+        if split_ids is not None and test_groups is not None:
+            raise ValueError("give split_ids or test_groups, not both")
+        if split_ids is not None:
+            unknown = set(split_ids) - {"train", "val", "test"}
+            if unknown:
+                raise ValueError(f"split_ids keys {sorted(unknown)}: expected train, val, test")
+            parts = split_by_ids(events, **split_ids)
+        elif test_groups is not None:
+            parts = split_by_group(events, test_groups, val_groups, val_fraction, split_seed)
+        elif val_groups is not None:
+            raise ValueError("val_groups needs test_groups (a split by news event)")
+        else:
+            parts = split_events(events, seed=split_seed, val_fraction=val_fraction,
+                                 test_fraction=test_fraction)  # fmt: skip
         self.events: list[Event] = events if split == "all" else parts[split]
         if not self.events:
             raise ValueError(f"the {split!r} part of the dataset is empty")
-        train = parts["train"] or events
+        train = parts["train"]
+        if not train:
+            raise ValueError(
+                "the training part of the split is empty: the vocabulary and IDF are fitted on "
+                "training events only (give more events, other fractions or split_ids)"
+            )
 
         self.obs_mode, self.cumulative, self.split = obs_mode, cumulative, split
         self.chunking, self.posts_per_chunk = chunking, posts_per_chunk
@@ -233,7 +270,7 @@ class RumourStreamEnv(gym.Env):
             tokens[c, : len(ids)] = ids
         ends = np.array([b for _, b in bounds], dtype=np.int64)
         elapsed = np.array([times[b - 1] - times[0] for _, b in bounds], dtype=np.float64)
-        return Stream(event, tokens, ends, elapsed, int(ends[-1]))
+        return Stream(event, tokens, ends, elapsed, len(event.posts), int(ends[-1]))
 
     def vectorize(self, stream: Stream, chunk: int) -> np.ndarray:
         """The vector observation of ``stream`` once chunk ``chunk`` is revealed:
@@ -316,9 +353,17 @@ class RumourStreamEnv(gym.Env):
         self._stream = None
         return obs, reward, True, False, info
 
-    def render(self) -> str | None:
-        if self.render_mode != "ansi" or self._stream is None:
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: the current chunk's words; ``"rgb_array"``: a ``(24, 240, 3)`` uint8
+        progress bar (chunks read in blue, the rest grey); ``None`` between episodes."""
+        if self.render_mode is None or self._stream is None:
             return None
+        if self.render_mode == "rgb_array":
+            img = np.full((24, 240, 3), 255, dtype=np.uint8)
+            img[6:18, 4:236] = 200
+            done = int(232 * (self._chunk + 1) / self._stream.n_chunks)
+            img[6:18, 4 : 4 + done] = (40, 90, 200)
+            return img
         ids = self._stream.tokens[self._chunk]
         words = " ".join(self.vocab.itos[i] for i in ids if i > 0)
         return f"[{self._stream.event.id} chunk {self._chunk + 1}/{self._stream.n_chunks}] {words}"

@@ -2,26 +2,34 @@
 
 Choices (ERD, Zhou et al. 2019, unless said otherwise):
 
-* tokens are lower-cased; URLs become ``<url>``, @mentions ``<user>``, numbers ``<num>``;
-  a hashtag keeps its word (``#Hoax`` -> ``hoax``); ``?`` and ``!`` are kept as tokens
-  (scepticism is evidence); other punctuation is dropped. Text that is already segmented with
-  spaces (the Weibo release) tokenizes word by word.
+* HTML entities are unescaped (tweets in the PHEME release carry ``&amp;``, ``&lt;``...);
+  tokens are lower-cased; URLs become ``<url>``, @mentions ``<user>``, numbers ``<num>``, and a
+  run of them (``@a @b @c`` opening a reply, several links) becomes one token, so that the
+  mentions of a reply do not use up the per-post token budget; a hashtag keeps its word
+  (``#Hoax`` -> ``hoax``); ``?`` and ``!`` are kept as tokens (scepticism is evidence); other
+  punctuation is dropped. Text that is already segmented with spaces (the Weibo release)
+  tokenizes word by word. Tokenization is memoized per text (environments built on the same
+  corpus do not tokenize it again).
 * the vocabulary is built on the training part only; id ``0`` is padding, ``1`` is
   out-of-vocabulary, then words by decreasing frequency (ties by the word).
 * chunks hold a fixed number of posts (ERD's choice, 3 by default) or a fixed time interval;
   each chunk holds only its own posts (the authors' code let the text accumulate); posts after
   the time limit (48 h after the first post) or beyond ``max_chunks`` are not streamed.
-* the split is by event id through a seeded hash, so it does not depend on the order of events.
+* splits live in :mod:`rlcore.envs.rumour.splits` (re-exported here: ``split_events``).
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
+import html
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from rlcore.envs.rumour.events import Event
+from rlcore.envs.rumour.splits import split_events
+
+__all__ = ["tokenize", "Vocabulary", "stream_posts", "chunk_posts", "split_events"]
 
 PAD_ID = 0
 OOV_ID = 1
@@ -35,12 +43,27 @@ _TOKEN = re.compile(r"<url>|<user>|\w+|[?!]")
 _NUMBER = re.compile(r"^\d+([.,]\d+)?$")
 
 
-def tokenize(text: str) -> list[str]:
-    """Split ``text`` into normalized tokens (see the module docstring)."""
-    text = _URL.sub(" <url> ", text.lower())
+_PLACEHOLDERS = frozenset(("<url>", "<user>"))
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _tokenize(text: str) -> tuple[str, ...]:
+    text = _URL.sub(" <url> ", html.unescape(text).lower())
     text = _MENTION.sub(" <user> ", text)
     text = _HASHTAG.sub(r" \1 ", text)
-    return ["<num>" if _NUMBER.match(tok) else tok for tok in _TOKEN.findall(text)]
+    out: list[str] = []
+    for tok in _TOKEN.findall(text):
+        if _NUMBER.match(tok):
+            tok = "<num>"
+        if tok in _PLACEHOLDERS and out and out[-1] == tok:
+            continue  # a run of mentions / links is one token
+        out.append(tok)
+    return tuple(out)
+
+
+def tokenize(text: str) -> list[str]:
+    """Split ``text`` into normalized tokens (see the module docstring)."""
+    return list(_tokenize(text))
 
 
 class Vocabulary:
@@ -135,35 +158,3 @@ def chunk_posts(
     else:
         raise ValueError(f"chunking mode {mode!r}: expected 'posts' or 'time'")
     return bounds if max_chunks is None else bounds[:max_chunks]
-
-
-def _unit_hash(seed: int, event_id: str) -> float:
-    digest = hashlib.sha256(f"{seed}:{event_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def split_events(
-    events: Sequence[Event], seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.225
-) -> dict[str, list[Event]]:
-    """Deterministic split by event id: ``{"train", "val", "test"}``.
-
-    The defaults follow ERD: 10 % validation, the rest 3:1 train:test (0.9 / 4 = 0.225 test).
-    Each event goes to a part by a seeded hash of its id, so the split does not depend on the
-    order of ``events`` and an event never appears in two parts.
-    """
-    if not (0 <= val_fraction and 0 <= test_fraction and val_fraction + test_fraction < 1):
-        raise ValueError(
-            f"val_fraction={val_fraction!r}, test_fraction={test_fraction!r}: expected "
-            "non-negative fractions summing to less than 1"
-        )
-    ids = [e.id for e in events]
-    if len(set(ids)) != len(ids):
-        raise ValueError("event ids must be unique to split by event")
-    parts: dict[str, list[Event]] = {"train": [], "val": [], "test": []}
-    for event in events:
-        u = _unit_hash(seed, event.id)
-        part = (
-            "val" if u < val_fraction else "test" if u < val_fraction + test_fraction else "train"
-        )
-        parts[part].append(event)
-    return parts
