@@ -37,23 +37,26 @@ from torch.nn import functional as F
 
 import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 from rlcore.common.checks import check_finite_rewards
+from rlcore.stochdqn.optim import clip_grad_norm
 from rlcore.stochdqn.policies import (
     ActionHeadPolicy,
     CandidateQNetwork,
     MlpPolicy,
     StochDQNPolicy,
-    clip_grad_norm,
 )
 from rlcore.stochmax import (
+    GridNeighbourhood,
     RecentActions,
     argmax_over_candidates,
     candidate_set,
     default_num_random,
+    refine_on_grid,
 )
 
 SelfStochDQN = TypeVar("SelfStochDQN", bound="StochDQN")
 
 _MAXIMIZERS = ("stochastic", "exact")
+_PROPOSALS = ("paper", "state", "local")
 
 
 class StochDQN(OffPolicyAlgorithm):
@@ -121,6 +124,8 @@ class StochDQN(OffPolicyAlgorithm):
         num_random: int | None = None,
         num_batch_actions: int | None = None,
         num_recent_actions: int = 4,
+        proposal: str = "local",
+        refine_rounds: int = 2,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -131,6 +136,12 @@ class StochDQN(OffPolicyAlgorithm):
     ) -> None:
         if maximizer not in _MAXIMIZERS:
             raise ValueError(f"maximizer must be one of {_MAXIMIZERS}, got {maximizer!r}")
+        if proposal not in _PROPOSALS:
+            raise ValueError(f"proposal must be one of {_PROPOSALS}, got {proposal!r}")
+        if isinstance(refine_rounds, bool) or not isinstance(refine_rounds, int | np.integer):
+            raise ValueError(f"refine_rounds must be an integer >= 0, got {refine_rounds!r}")
+        if refine_rounds < 0:
+            raise ValueError(f"refine_rounds must be an integer >= 0, got {refine_rounds!r}")
         for name, value in (("num_random", num_random), ("num_batch_actions", num_batch_actions)):
             if value is not None and (not isinstance(value, int | np.integer) or value < 1):
                 raise ValueError(f"{name} must be None or a positive integer, got {value!r}")
@@ -173,6 +184,9 @@ class StochDQN(OffPolicyAlgorithm):
         self.num_random = num_random
         self.num_batch_actions = num_batch_actions
         self.num_recent_actions = int(num_recent_actions)
+        self.proposal = proposal
+        self.refine_rounds = int(refine_rounds)
+        self.exact_predict = False  # True: predict(deterministic=True) is the O(n) exact argmax
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps
         self.exploration_fraction = exploration_fraction
@@ -227,7 +241,10 @@ class StochDQN(OffPolicyAlgorithm):
         if not hasattr(self, "_rng"):  # load() restores the saved generator and memory
             self._rng = np.random.default_rng(self.seed)
             self._recent = RecentActions(self.num_recent_actions)
-            self._batch_actions = np.full(self._k_batch, -1, dtype=np.int64)
+        if not hasattr(self, "_predict_rng"):  # candidate draws of predict(deterministic=True)
+            self._predict_rng = np.random.default_rng(None if self.seed is None else [self.seed, 1])
+        bins = getattr(self.q_net, "action_bins", None)
+        self._grid = GridNeighbourhood(bins) if bins is not None else None
         if self.n_envs > self.target_update_interval:
             warnings.warn(
                 f"n_envs={self.n_envs} > target_update_interval={self.target_update_interval}: "
@@ -246,30 +263,125 @@ class StochDQN(OffPolicyAlgorithm):
     # ----------------------------------------------------------------------------------------
     # Maximizers
     # ----------------------------------------------------------------------------------------
-    def _memory(self, batch_actions: np.ndarray | None = None) -> np.ndarray:
-        """``M``: int64 ``(num_recent_actions + num_batch_actions,)``, ``-1`` for empty slots."""
-        batch = self._batch_actions if batch_actions is None else batch_actions
-        return np.concatenate([self._recent.get(), batch])
+    def _memory(self, rng: np.random.Generator | None = None, replay: bool = True) -> np.ndarray:
+        """Acting memory ``M``: int64 ``(num_recent_actions + num_batch_actions,)``, ``-1`` for
+        empty slots: the recently exploited actions and ``num_batch_actions`` actions drawn
+        uniformly from the replay buffer with ``rng`` (the paper's replay-minibatch actions).
+        ``replay=False`` (evaluation): the recent actions only, ``(num_recent_actions,)``; they
+        are saved with the model, the replay buffer is not."""
+        if not replay:
+            return self._recent.get()
+        rng = self._rng if rng is None else rng
+        buf = self.replay_buffer
+        size = 0 if buf is None else (buf.buffer_size if buf.full else buf.pos)
+        if size == 0:
+            replay = np.full(self._k_batch, -1, dtype=np.int64)
+        else:
+            rows = rng.integers(0, size, self._k_batch)
+            envs = rng.integers(0, buf.n_envs, self._k_batch) if buf.n_envs > 1 else 0
+            replay = buf.actions[rows, envs, 0].astype(np.int64)
+        return np.concatenate([self._recent.get(), replay])
 
-    def _candidates(self, batch_size: int, memory: np.ndarray) -> np.ndarray:
+    def _target_memory(
+        self, batch_actions: np.ndarray, next_actions: np.ndarray | None
+    ) -> np.ndarray:
+        """Memory of the TD target for a replay batch of ``B`` transitions.
+
+        Paper (``proposal="paper"``): shared ``(m,)`` = recent actions + the first
+        ``num_batch_actions`` actions of the batch. Other proposals add a per-row,
+        state-conditioned slot: the action stored for the transition's next state ``s'`` (the
+        action the agent took there, ``-1`` where unknown), giving ``(B, m + 1)``.
+        """
+        batch = batch_actions[: self._k_batch]
+        if len(batch) < self._k_batch:
+            batch = np.pad(batch, (0, self._k_batch - len(batch)), constant_values=-1)
+        shared = np.concatenate([self._recent.get(), batch])
+        if next_actions is None or self.proposal == "paper":
+            return shared
+        rows = np.broadcast_to(shared, (len(next_actions), len(shared)))
+        return np.concatenate([rows, next_actions[:, None]], axis=1)
+
+    def _candidates(
+        self, batch_size: int, memory: np.ndarray, rng: np.random.Generator | None = None
+    ) -> np.ndarray:
         """``C = R ∪ M`` for ``batch_size`` states: int64 ``(B, |R| + |M|)``."""
-        return candidate_set(self._rng, self.n_actions, batch_size, self._k_random, memory)
+        rng = self._rng if rng is None else rng
+        return candidate_set(rng, self.n_actions, batch_size, self._k_random, memory)
 
-    def _greedy(self, obs: th.Tensor) -> np.ndarray:
-        """Greedy actions ``(B,)`` of the online network: stochastic or exact argmax."""
-        if self.maximizer == "exact":
-            return self.q_net.exact_max(obs)[0].cpu().numpy()
-        cand = self._candidates(obs.shape[0], self._memory())
-        scores = self.q_net.q_values(obs, th.as_tensor(cand, device=self.device))
-        return argmax_over_candidates(scores, cand)[0].cpu().numpy()
+    def _max(
+        self,
+        net: CandidateQNetwork,
+        obs: th.Tensor,
+        memory: np.ndarray,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """The algorithm's maximizer of ``net`` in the ``B`` states ``obs``: ``(actions, values)``,
+        each ``(B,)`` (int64 / float tensors).
 
-    def _next_values(self, next_obs: th.Tensor, batch_actions: np.ndarray) -> th.Tensor:
-        """``max_a Q_target(s', a)`` over ``C(s')`` (or all actions): ``(B,)``."""
+        ``maximizer="exact"``: the max over all ``n`` actions (``O(n)``). Otherwise the stochastic
+        max over ``C = R ∪ M`` (``memory``: ``(m,)`` shared or ``(B, m)`` per state, ``-1`` =
+        empty; ``R`` drawn with ``rng``, default the training generator), followed, with
+        ``proposal="local"`` and a network with action coordinates, by ``refine_rounds`` rounds of
+        local refinement on the action grid: ``O(B * (|C| + refine_rounds * 2 log2 n))`` rows.
+        """
         if self.maximizer == "exact":
-            return self.q_net_target.exact_max(next_obs)[1]
-        cand = self._candidates(next_obs.shape[0], self._memory(batch_actions))
-        scores = self.q_net_target.q_values(next_obs, th.as_tensor(cand, device=self.device))
-        return argmax_over_candidates(scores, cand)[1]
+            return net.exact_max(obs)
+        features = net.extract_features(obs, net.features_extractor)
+        cand = th.as_tensor(self._candidates(features.shape[0], memory, rng), device=self.device)
+        actions, values = argmax_over_candidates(net.score_features(features, cand), cand)
+        if self.proposal == "local" and self._grid is not None and self.refine_rounds:
+            actions, values = refine_on_grid(
+                lambda c: net.score_features(features, c),
+                actions,
+                values,
+                self._grid,
+                self.refine_rounds,
+            )
+        return actions, values
+
+    def _greedy(self, obs: th.Tensor, evaluation: bool = False) -> np.ndarray:
+        """Greedy actions ``(B,)`` of the online network with the algorithm's maximizer.
+
+        ``evaluation=True``: candidates drawn with the predict generator, memory ``M`` = the
+        recent actions only (what a saved model holds)."""
+        rng = self._predict_rng if evaluation else self._rng
+        memory = self._memory(rng, replay=not evaluation)
+        return self._max(self.q_net, obs, memory, rng)[0].cpu().numpy()
+
+    def _next_values(self, next_obs: th.Tensor, memory: np.ndarray) -> th.Tensor:
+        """``max_a Q_target(s', a)`` with the algorithm's maximizer: ``(B,)``."""
+        return self._max(self.q_net_target, next_obs, memory)[1]
+
+    def _sample_replay(self, batch_size: int) -> tuple[Any, np.ndarray | None]:
+        """A replay minibatch and, per transition, the action stored for its next state.
+
+        The indices are drawn exactly as SB3's ``ReplayBuffer.sample`` draws them. The action
+        taken in ``s'`` is the action of the next slot of the same env, known when the episode
+        did not end there and that slot is already written (``-1`` otherwise); ``None`` for the
+        paper proposal and for other buffer classes (n-step, custom), which use plain sampling.
+        """
+        buf = self.replay_buffer
+        if type(buf) is not ReplayBuffer or self.proposal == "paper":
+            return buf.sample(batch_size, env=self._vec_normalize_env), None  # type: ignore[union-attr]
+        if not buf.optimize_memory_usage:
+            inds = np.random.randint(0, buf.buffer_size if buf.full else buf.pos, size=batch_size)
+        elif buf.full:
+            inds = (
+                np.random.randint(1, buf.buffer_size, size=batch_size) + buf.pos
+            ) % buf.buffer_size
+        else:
+            inds = np.random.randint(0, buf.pos, size=batch_size)
+        if buf.n_envs > 1:  # the env indices that _get_samples is about to draw
+            saved = np.random.get_state()
+            envs = np.random.randint(0, high=buf.n_envs, size=(batch_size,))
+            np.random.set_state(saved)
+        else:
+            envs = np.zeros(batch_size, dtype=np.int64)
+        data = buf._get_samples(inds, env=self._vec_normalize_env)
+        succ = (inds + 1) % buf.buffer_size
+        known = (buf.dones[inds, envs] == 0) & (succ != buf.pos)
+        next_actions = np.where(known, buf.actions[succ, envs, 0], -1).astype(np.int64)
+        return data, next_actions
 
     # ----------------------------------------------------------------------------------------
     # Training
@@ -300,12 +412,12 @@ class StochDQN(OffPolicyAlgorithm):
         self._update_learning_rate(self.policy.optimizer)
         losses = []
         for _ in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            data, next_actions = self._sample_replay(batch_size)
             discounts = data.discounts if data.discounts is not None else self.gamma
             actions = data.actions.long()  # (B, 1)
-            batch_actions = actions[: self._k_batch, 0].cpu().numpy()
             with th.no_grad():
-                next_values = self._next_values(data.next_observations, batch_actions)
+                memory = self._target_memory(actions[:, 0].cpu().numpy(), next_actions)
+                next_values = self._next_values(data.next_observations, memory)
                 targets = data.rewards + (1 - data.dones) * discounts * next_values.reshape(-1, 1)
             current = self.q_net.q_values(data.observations, actions)  # (B, 1)
             loss = F.smooth_l1_loss(current, targets)
@@ -314,9 +426,6 @@ class StochDQN(OffPolicyAlgorithm):
             loss.backward()
             clip_grad_norm(self._q_params, self.max_grad_norm)
             self.policy.optimizer.step()
-            self._batch_actions = np.pad(
-                batch_actions, (0, self._k_batch - len(batch_actions)), constant_values=-1
-            )
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", float(np.mean(losses)))
@@ -330,25 +439,46 @@ class StochDQN(OffPolicyAlgorithm):
         state: tuple[np.ndarray, ...] | None = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
+        exact: bool | None = None,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """Action(s) for ``observation`` (one observation or a batch ``(B, *obs_shape)``).
 
-        ``deterministic=True``: exact argmax of the online network (chunked, a pure function of
-        the parameters). ``deterministic=False``: epsilon-greedy with the algorithm's maximizer;
-        greedy actions are remembered in the recent-actions memory ``M``.
+        SB3's signature (``evaluate_policy``, ``EvalCallback``), plus ``exact``.
+
+        * ``deterministic=True`` (evaluation): the greedy action of the algorithm's own
+          maximizer, without exploration: with ``maximizer="stochastic"`` the stochastic argmax
+          over ``C`` (plus local refinement with ``proposal="local"``), ``O(log n)`` per state
+          whatever ``n``. Its random candidates come from a generator of their own, seeded from
+          ``seed`` (saved with the model), so evaluation does not change training and a seeded
+          or reloaded model predicts reproducibly. Its memory ``M`` is the recently exploited
+          actions (read, not written; no replay actions: the replay buffer is not saved).
+        * ``exact=True`` (or the attribute ``exact_predict = True``, for ``evaluate_policy``):
+          with ``deterministic=True``, the exact argmax of the online network over all ``n``
+          actions instead, computed in chunks: **O(n) per state**, for diagnostics (how much
+          the O(log n) policy loses against the exact argmax of the same network).
+        * ``deterministic=False``: the training behaviour, epsilon-greedy where the greedy
+          action is the algorithm's maximizer; greedy actions are remembered in ``M``.
         """
-        if deterministic:
-            return self.policy.predict(observation, state, episode_start, deterministic=True)
         self.policy.set_training_mode(False)  # a no-op when already in eval mode
         obs, vectorized = self.policy.obs_to_tensor(observation)
-        batch = next(iter(obs.values())).shape[0] if isinstance(obs, dict) else obs.shape[0]
-        explore = self._rng.random(batch) < self.exploration_rate
-        actions = self._rng.integers(0, self.n_actions, size=batch, dtype=np.int64)
-        if not explore.all():
+        if deterministic:
+            use_exact = self.exact_predict if exact is None else bool(exact)
             with th.no_grad():
-                greedy = self._greedy(obs)
-            actions = np.where(explore, actions, greedy)
-            self._recent.push(greedy[~explore])
+                if use_exact:
+                    actions = self.q_net.exact_max(obs)[0].cpu().numpy()
+                else:
+                    actions = self._greedy(obs, evaluation=True)
+        else:
+            if exact:
+                raise ValueError("exact=True applies to deterministic=True predictions only")
+            batch = next(iter(obs.values())).shape[0] if isinstance(obs, dict) else obs.shape[0]
+            explore = self._rng.random(batch) < self.exploration_rate
+            actions = self._rng.integers(0, self.n_actions, size=batch, dtype=np.int64)
+            if not explore.all():
+                with th.no_grad():
+                    greedy = self._greedy(obs)
+                actions = np.where(explore, actions, greedy)
+                self._recent.push(greedy[~explore])
         if not vectorized:
             actions = actions.squeeze(axis=0)
         return actions, state
@@ -428,11 +558,6 @@ class StochDDQN(StochDQN):
 
     double_q: ClassVar[bool] = True
 
-    def _next_values(self, next_obs: th.Tensor, batch_actions: np.ndarray) -> th.Tensor:
-        if self.maximizer == "exact":
-            best = self.q_net.exact_max(next_obs)[0]
-        else:
-            cand = self._candidates(next_obs.shape[0], self._memory(batch_actions))
-            scores = self.q_net.q_values(next_obs, th.as_tensor(cand, device=self.device))
-            best = argmax_over_candidates(scores, cand)[0]
+    def _next_values(self, next_obs: th.Tensor, memory: np.ndarray) -> th.Tensor:
+        best = self._max(self.q_net, next_obs, memory)[0]
         return self.q_net_target.q_values(next_obs, best.unsqueeze(1)).squeeze(1)
