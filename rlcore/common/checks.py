@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -48,9 +50,16 @@ def available_memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_table_fits(shape: tuple[int, ...], dtype: np.dtype, algorithm: str) -> None:
-    """Raise MemoryError before allocating a table of ``shape`` that would not fit in memory."""
-    nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+def check_table_fits(
+    shape: tuple[int, ...], dtype: np.dtype, algorithm: str, extra_bytes: int = 0
+) -> None:
+    """Raise MemoryError before allocating a table of ``shape`` that would not fit in memory.
+
+    ``extra_bytes`` counts whatever else the agent allocates with the table (its per-state
+    memory, for instance). A table allocated lazily still has to fit: training may write to any
+    of its pages.
+    """
+    nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize + extra_bytes
     avail = available_memory_bytes()
     if nbytes > avail:
         raise MemoryError(
@@ -58,3 +67,57 @@ def check_table_fits(shape: tuple[int, ...], dtype: np.dtype, algorithm: str) ->
             f"{nbytes / 2**30:.2f} GiB but only {avail / 2**30:.2f} GiB of memory is available; "
             "use fewer states or actions, dtype='float32', or a deep agent (rlcore.StochDQN)"
         )
+
+
+def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as an ``int`` if it is an integer (not a bool) in ``[low, high]``.
+
+    Raises:
+        ValueError: naming ``name``, the value and the accepted range.
+    """
+    ok = not isinstance(value, bool) and isinstance(value, int | np.integer)
+    if ok:
+        value = int(value)
+        ok = (low is None or value >= low) and (high is None or value <= high)
+    if not ok:
+        lo = "-inf" if low is None else str(low)
+        hi = "inf" if high is None else str(high)
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def check_float(
+    name: str,
+    value: Any,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as a ``float`` if it is a finite real number in the given interval.
+
+    The interval is ``[low, high]``, open at either end with ``low_open`` / ``high_open``.
+    NaN and infinities are always refused.
+
+    Raises:
+        ValueError: naming ``name``, the value and the accepted range.
+    """
+    ok = not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating)
+    if ok:
+        v = float(value)
+        ok = (
+            math.isfinite(v)
+            and (v > low if low_open else v >= low)
+            and (v < high if high_open else v <= high)
+        )
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> Any:
+    """Return ``value`` if it is one of ``choices``, else raise a ValueError naming them."""
+    if not any(value == c and type(value) is type(c) for c in choices):
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value

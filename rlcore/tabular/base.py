@@ -31,12 +31,36 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from rlcore.common.checks import check_finite_rewards, check_table_fits, require_discrete
-from rlcore.common.serialization import load_checkpoint, save_checkpoint
-from rlcore.stochmax import StateActionMemory, stoch_argmax
+from rlcore.common.checks import (
+    check_finite_rewards,
+    check_float,
+    check_int,
+    check_table_fits,
+    require_discrete,
+)
+from rlcore.common.serialization import CheckpointError, load_checkpoint, save_checkpoint
+from rlcore.common.tables import lazy_zeros
+from rlcore.stochmax import StateActionMemory, argmax_over_candidates, candidate_set, stoch_argmax
 
 Maximizer = Literal["exact", "stochastic"]
 MaybeCallback = BaseCallback | list[BaseCallback] | Callable[..., bool] | None
+
+_EXACT_CHUNK = 1 << 20  # entries per piece of the exact greedy argmax (bounded extra memory)
+_MAX_SEED = 2**128 - 1
+_HPARAMS = (
+    "learning_rate",
+    "gamma",
+    "exploration_fraction",
+    "exploration_initial_eps",
+    "exploration_final_eps",
+    "maximizer",
+    "num_random",
+    "memory_size",
+    "q_init",
+    "dtype",
+    "seed",
+    "verbose",
+)
 
 
 class TabularAgent:
@@ -61,13 +85,27 @@ class TabularAgent:
             ``ceil(log2 n)``. Stochastic maximizer only.
         memory_size: ``|M(s)|``, how many recently exploited actions each state remembers.
             Stochastic maximizer only.
-        q_init: initial value of every Q entry (0 keeps the table lazily allocated).
-        dtype: float dtype of the Q-table(s).
-        seed: seed of the agent's random generator and of the environment.
+        q_init: initial value of every Q entry, a finite number. 0 (the default) keeps the
+            table lazily committed; any other value writes (commits) the whole table at once.
+        dtype: float dtype of the Q-table(s): ``"float16"``, ``"float32"`` or ``"float64"``.
+        seed: seed (an integer >= 0) of the agent's random generators and of the environment;
+            None draws fresh entropy.
         verbose: 0 silent, 1 prints training statistics through SB3's logger.
 
-    The Q-table(s) hold ``n_states x n_actions`` entries each: a ``MemoryError`` is raised
-    before allocation when they would not fit in the memory available.
+    Memory: the Q-table(s) hold ``n_tables x n_states x n_actions`` entries. A ``MemoryError`` is
+    raised before allocation when they (with the per-state memory) would not fit in the memory
+    available. The table is allocated zero-filled and committed lazily in 4 KiB pages
+    (:func:`rlcore.common.tables.lazy_zeros`, huge pages off): each training step writes one
+    entry, so resident memory grows by at most 4 KiB per step and never beyond the table's size.
+
+    Greedy policy: ``predict(obs)`` (``deterministic=True``, what ``evaluate_policy`` and
+    ``EvalCallback`` use) acts with the agent's maximizer and no exploration. For the stochastic
+    agents that is the ``O(log n)`` stochastic argmax over ``C = R ∪ M(s)``: it reads
+    ``|R| + |M(s)|`` entries per table and state, whatever ``n`` is; ``R`` is drawn from a
+    separate seeded generator (saved with the agent, so a reloaded agent predicts the same
+    actions) and ``M(s)`` is only read, so evaluating never changes training. The exact argmax
+    over all ``n`` actions is an explicit ``O(n)`` opt-in: ``predict(obs, maximizer="exact")``.
+    The exact agents' greedy policy is the exact argmax.
     """
 
     n_tables: ClassVar[int] = 1
@@ -95,7 +133,7 @@ class TabularAgent:
             exploration_fraction=exploration_fraction,
             exploration_initial_eps=exploration_initial_eps,
             exploration_final_eps=exploration_final_eps,
-            maximizer=maximizer or self.default_maximizer,
+            maximizer=self.default_maximizer if maximizer is None else maximizer,
             num_random=num_random,
             memory_size=memory_size,
             q_init=q_init,
@@ -107,8 +145,8 @@ class TabularAgent:
         obs_space = require_discrete(vec_env.observation_space, "observation", self.name)
         act_space = require_discrete(vec_env.action_space, "action", self.name)
         self._build(int(obs_space.n), int(act_space.n), int(obs_space.start), int(act_space.start))
-        if q_init != 0.0:
-            self.q.fill(q_init)
+        if self.q_init != 0.0:
+            self.q.fill(self.q_init)
         self.set_env(vec_env)
 
     # ------------------------------------------------------------------ set-up
@@ -117,29 +155,45 @@ class TabularAgent:
         return type(self).__name__
 
     def _set_hparams(self, **hp: Any) -> None:
-        self.lr_schedule: Callable[[float], float] = (
-            hp["learning_rate"] if callable(hp["learning_rate"]) else lambda _: hp["learning_rate"]
-        )
+        """Check every hyper-parameter (clear ``ValueError`` naming it and its range) and set it."""
+        lr = hp["learning_rate"]
+        if callable(lr):
+            self.lr_schedule: Callable[[float], float] = lr
+        else:
+            lr = check_float("learning_rate", lr, 0.0, 1.0, low_open=True)
+            self.lr_schedule = lambda _: lr
         self.alpha = self._check_alpha(self.lr_schedule(1.0))
-        if not 0.0 <= hp["gamma"] <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {hp['gamma']!r}")
+        hp["gamma"] = check_float("gamma", hp["gamma"], 0.0, 1.0)
         for key in ("exploration_initial_eps", "exploration_final_eps"):
-            if not 0.0 <= hp[key] <= 1.0:
-                raise ValueError(f"{key} must be in [0, 1], got {hp[key]!r}")
-        if not 0.0 < hp["exploration_fraction"] <= 1.0:
-            raise ValueError(
-                f"exploration_fraction must be in (0, 1], got {hp['exploration_fraction']!r}"
-            )
-        if hp["maximizer"] not in ("exact", "stochastic"):
+            hp[key] = check_float(key, hp[key], 0.0, 1.0)
+        hp["exploration_fraction"] = check_float(
+            "exploration_fraction", hp["exploration_fraction"], 0.0, 1.0, low_open=True
+        )
+        if hp["maximizer"] not in ("exact", "stochastic") or not isinstance(hp["maximizer"], str):
             raise ValueError(f"maximizer must be 'exact' or 'stochastic', got {hp['maximizer']!r}")
-        if hp["num_random"] is not None and hp["num_random"] < 1:
-            raise ValueError(f"num_random must be >= 1 or None, got {hp['num_random']!r}")
-        if hp["memory_size"] < 0:
-            raise ValueError(f"memory_size must be >= 0, got {hp['memory_size']!r}")
+        if hp["num_random"] is not None:
+            hp["num_random"] = check_int("num_random (or None)", hp["num_random"], 1, 2**31)
+        hp["memory_size"] = check_int("memory_size", hp["memory_size"], 0, 1024)
+        hp["q_init"] = check_float("q_init", hp["q_init"])
+        try:
+            dt = np.dtype(hp["dtype"])
+        except TypeError:
+            dt = None
+        if dt is None or dt.kind != "f":
+            raise ValueError(
+                f"dtype must be a float dtype ('float16', 'float32' or 'float64'), got {hp['dtype']!r}"
+            )
+        hp["dtype"] = dt.name
+        if hp["seed"] is not None:
+            hp["seed"] = check_int("seed (or None)", hp["seed"], 0, _MAX_SEED)
+        hp["verbose"] = check_int("verbose", hp["verbose"], 0, 2)
         self.hparams = hp | {"learning_rate": self.alpha}
         for key, value in hp.items():
             setattr(self, key, value)
         self.rng = np.random.default_rng(hp["seed"])
+        self._greedy_rng = np.random.default_rng(None if hp["seed"] is None else [hp["seed"], 1])
+        """Draws the random candidates of the stochastic greedy policy (``predict``); separate
+        from ``rng`` so that evaluating never changes training."""
         self.exploration_rate = hp["exploration_initial_eps"]
         self.num_timesteps = 0
         self.env: VecEnv | None = None
@@ -152,17 +206,22 @@ class TabularAgent:
 
     @staticmethod
     def _check_alpha(alpha: float) -> float:
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"learning_rate must be in (0, 1], got {alpha!r}")
-        return float(alpha)
+        return check_float("learning_rate", alpha, 0.0, 1.0, low_open=True)
+
+    def _table_shape(self, n_states: int, n_actions: int) -> tuple[int, int, int]:
+        return (self.n_tables, n_states, n_actions)
+
+    def _check_fits(self, n_states: int, n_actions: int) -> None:
+        memory_bytes = n_states * self.memory_size * 8
+        shape = self._table_shape(n_states, n_actions)
+        check_table_fits(shape, np.dtype(self.dtype), self.name, extra_bytes=memory_bytes)
 
     def _build(self, n_states: int, n_actions: int, obs_start: int, action_start: int) -> None:
         self.n_states, self.n_actions = n_states, n_actions
         self.obs_start, self.action_start = obs_start, action_start
-        shape = (self.n_tables, n_states, n_actions)
-        check_table_fits(shape, np.dtype(self.dtype), self.name)
-        self.q = np.zeros(shape, dtype=self.dtype)
-        """Q-table(s), shape ``(n_tables, n_states, n_actions)``."""
+        self._check_fits(n_states, n_actions)
+        self.q = lazy_zeros(self._table_shape(n_states, n_actions), self.dtype)
+        """Q-table(s), shape ``(n_tables, n_states, n_actions)``, committed lazily."""
         self.memory = StateActionMemory(n_states, self.memory_size)
         """Per-state memory ``M(s)`` of recently exploited actions, ``(n_states, memory_size)``."""
 
@@ -186,17 +245,27 @@ class TabularAgent:
         vec_env = self._make_vec_env(env)
         obs_space = require_discrete(vec_env.observation_space, "observation", self.name)
         act_space = require_discrete(vec_env.action_space, "action", self.name)
-        if (int(obs_space.n), int(act_space.n)) != (self.n_states, self.n_actions):
-            raise ValueError(
-                f"{self.name} has a Q-table for {self.n_states} states x {self.n_actions} actions, "
-                f"but the env has {obs_space.n} x {act_space.n}"
-            )
+        self._check_spaces(obs_space, act_space, "the env")
         self.env = vec_env
         self._last_obs = None
         self._next_actions = None
         if self.seed is not None:
             vec_env.seed(self.seed)
             vec_env.action_space.seed(self.seed)
+
+    def _check_spaces(
+        self, obs_space: gym.spaces.Discrete, act_space: gym.spaces.Discrete, where: str
+    ) -> None:
+        """Raise ValueError unless the spaces are the Q-table's (sizes and ``start`` offsets)."""
+        have = (int(obs_space.n), int(obs_space.start), int(act_space.n), int(act_space.start))
+        want = (self.n_states, self.obs_start, self.n_actions, self.action_start)
+        if have != want:
+            raise ValueError(
+                f"{self.name} has a Q-table for Discrete({self.n_states}, start={self.obs_start}) "
+                f"observations x Discrete({self.n_actions}, start={self.action_start}) actions, "
+                f"but {where} has Discrete({have[0]}, start={have[1]}) x "
+                f"Discrete({have[2]}, start={have[3]})"
+            )
 
     def get_env(self) -> VecEnv | None:
         """The training environment (an SB3 ``VecEnv``), as SB3's ``get_env``."""
@@ -282,8 +351,8 @@ class TabularAgent:
         """
         if self.env is None:
             raise ValueError(f"{self.name} has no environment: call set_env(env) before learn()")
-        if total_timesteps < 1:
-            raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps!r}")
+        total_timesteps = check_int("total_timesteps", total_timesteps, 1)
+        log_interval = check_int("log_interval", log_interval, 0)
         if reset_num_timesteps or self._last_obs is None:
             if reset_num_timesteps:
                 self.num_timesteps = 0
@@ -374,40 +443,104 @@ class TabularAgent:
         return callback
 
     # ----------------------------------------------------------------- predict
+    def _states(self, observation: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(obs, states)``: the observation as an array and its flat 0-based state indices."""
+        obs = np.asarray(observation)
+        if obs.dtype.kind not in "iu":
+            raise ValueError(
+                f"{self.name}.{what} expects integer state indices, got {observation!r} "
+                f"(dtype {obs.dtype})"
+            )
+        states = obs.reshape(-1).astype(np.int64) - self.obs_start
+        if states.size and (states.min() < 0 or states.max() >= self.n_states):
+            raise ValueError(
+                f"{self.name}.{what}: observation {observation!r} outside "
+                f"[{self.obs_start}, {self.obs_start + self.n_states})"
+            )
+        return obs, states
+
+    def _greedy_stochastic(self, states: np.ndarray) -> np.ndarray:
+        """Stochastic argmax over ``C = R ∪ M(s)`` for each state, no exploration.
+
+        Reads ``n_tables x B x |C|`` table entries in one gather (``O(B log n)``); ``R`` comes
+        from ``_greedy_rng`` and ``M(s)`` is read, not updated.
+        """
+        cand = candidate_set(
+            self._greedy_rng,
+            self.n_actions,
+            states.size,
+            self.num_random,
+            self.memory.get(states),
+        )
+        scores = self.q[:, states[:, None], cand]  # (n_tables, B, |C|)
+        actions, _ = argmax_over_candidates(scores.sum(axis=0), cand)
+        return actions
+
+    def _greedy_exact(self, states: np.ndarray) -> np.ndarray:
+        """Exact argmax over all ``n`` actions (first index on ties, as ``np.argmax``).
+
+        ``O(n)`` time per state; extra memory ``O(B)`` plus one piece of at most 2**20 entries
+        (no copy of whole rows).
+        """
+        n, t = self.n_actions, self.n_tables
+        if t == 1:
+            table = self.q[0]
+            return np.array([table[s].argmax() for s in states.tolist()], dtype=np.int64)
+        out = np.empty(states.size, dtype=np.int64)
+        for i, s in enumerate(states.tolist()):
+            best_value, best = -np.inf, 0
+            for lo in range(0, n, _EXACT_CHUNK):
+                hi = min(lo + _EXACT_CHUNK, n)
+                piece = self.q[0, s, lo:hi] + self.q[1, s, lo:hi]
+                j = int(piece.argmax())
+                if piece[j] > best_value or lo == 0:
+                    best_value, best = piece[j], lo + j
+            out[i] = best
+        return out
+
     def predict(
         self,
         observation: int | np.ndarray,
         state: Any = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
+        maximizer: Maximizer | None = None,
     ) -> tuple[np.ndarray | np.int64, None]:
         """Actions for observations (SB3's ``predict``; ``evaluate_policy`` works with it).
 
         Args:
-            observation: a state index, or an int array of shape ``(B,)`` of state indices.
+            observation: a state index, or an int array of any shape (e.g. ``(B,)``) of state
+                indices; an empty array gives an empty result.
             state, episode_start: unused (no recurrent state); kept for SB3 compatibility.
-            deterministic: True returns the greedy action of the learned table, the exact
-                argmax of ``Q(s, .)`` (summed tables for double learning), a pure function of
-                the table; False samples the epsilon-greedy action with the agent's maximizer
-                and current exploration rate, as during training.
+            deterministic: True returns the greedy action (no exploration) with the agent's
+                maximizer: for the stochastic agents the ``O(log n)`` stochastic argmax over
+                ``C = R ∪ M(s)`` (``R`` from a separate seeded generator, ``M(s)`` only read),
+                for the exact agents the exact argmax (summed tables for double learning).
+                False samples the epsilon-greedy action with the agent's maximizer and current
+                exploration rate, as during training (this updates ``M(s)`` and uses the
+                training generator).
+            maximizer: overrides the greedy maximizer when ``deterministic`` is True:
+                ``"exact"`` is the exact argmax over all ``n`` actions, ``O(n)`` per state (a
+                diagnostic: the best action of the learned table); ``"stochastic"`` the
+                stochastic one. None: the agent's own.
 
         Returns:
             ``(actions, None)``: int64 array of the observation's shape, or an ``np.int64``
             scalar for a scalar observation (so ``env.step(action)`` works on any env).
         """
-        obs = np.asarray(observation)
-        if obs.dtype.kind not in "iu":
-            raise ValueError(
-                f"{self.name}.predict expects integer state indices, got {observation!r}"
-            )
-        states = obs.reshape(-1).astype(np.int64) - self.obs_start
-        if states.size and (states.min() < 0 or states.max() >= self.n_states):
-            raise ValueError(
-                f"{self.name}.predict: observation {observation!r} outside "
-                f"[{self.obs_start}, {self.obs_start + self.n_states})"
-            )
+        if not isinstance(deterministic, bool | np.bool_):
+            raise ValueError(f"deterministic must be True or False, got {deterministic!r}")
+        if maximizer is not None and maximizer not in ("exact", "stochastic"):
+            raise ValueError(f"maximizer must be 'exact', 'stochastic' or None, got {maximizer!r}")
+        obs, states = self._states(observation, "predict")
         if deterministic:
-            actions = self.q[:, states].sum(axis=0).argmax(axis=1)
+            greedy = maximizer or self.maximizer
+            if states.size == 0:
+                actions = np.empty(0, dtype=np.int64)
+            elif greedy == "stochastic":
+                actions = self._greedy_stochastic(states)
+            else:
+                actions = self._greedy_exact(states)
         else:
             actions = np.array([self._act(int(s)) for s in states], dtype=np.int64)
         actions = actions + self.action_start
@@ -415,18 +548,52 @@ class TabularAgent:
             return actions[0], None
         return actions.reshape(obs.shape), None
 
-    def q_values(self, observation: int | np.ndarray) -> np.ndarray:
-        """Q-values of all actions: shape ``(n_actions,)`` for a state, ``(B, n_actions)`` for many
-        (summed over the tables for double learning)."""
-        states = np.asarray(observation, dtype=np.int64) - self.obs_start
-        return self.q[:, states].sum(axis=0)
+    def q_values(self, observation: int | np.ndarray, actions: Any = None) -> np.ndarray:
+        """Q-values (summed over the tables for double learning).
+
+        Args:
+            observation: a state index or an int array of shape ``S`` of them.
+            actions: None for every action, or action(s) (with the env's ``start`` offset)
+                broadcastable against ``observation``.
+
+        Returns:
+            ``actions=None``: shape ``S + (n_actions,)`` (one row per state: the output is
+            ``B x n``, with no other copy of the rows); with ``actions``: the broadcast shape of
+            ``observation`` and ``actions``, reading only those entries (``O(B)``).
+        """
+        obs, states = self._states(observation, "q_values")
+        if actions is not None:
+            acts = np.asarray(actions)
+            if acts.dtype.kind not in "iu":
+                raise ValueError(f"{self.name}.q_values expects integer actions, got {actions!r}")
+            a = acts.astype(np.int64) - self.action_start
+            if a.size and (a.min() < 0 or a.max() >= self.n_actions):
+                raise ValueError(
+                    f"{self.name}.q_values: action {actions!r} outside "
+                    f"[{self.action_start}, {self.action_start + self.n_actions})"
+                )
+            s, a = np.broadcast_arrays(states.reshape(obs.shape), a)
+            return self.q[:, s, a].sum(axis=0)
+        out = np.empty((states.size, self.n_actions), dtype=self.q.dtype)
+        for i, s in enumerate(states.tolist()):
+            out[i] = self.q[0, s]
+            for t in range(1, self.n_tables):
+                out[i] += self.q[t, s]
+        return out.reshape(obs.shape + (self.n_actions,))
 
     # -------------------------------------------------------------- save / load
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, compress: bool = False) -> Path:
         """Save the agent to ``path`` (``.npz`` appended if there is no suffix), atomically.
 
         The file holds the Q-table(s), the per-state memory, the hyper-parameters and the random
-        generator's state (so training resumes bit for bit); it contains no pickled objects.
+        generators' states (so training resumes bit for bit and the greedy policy predicts the
+        same actions); it contains no pickled objects. The table is streamed into the file: no
+        second copy of it is made in memory; the file is as large as the table unless
+        ``compress=True`` (zip deflate: much smaller for a sparsely visited table, slower).
+
+        Raises:
+            OSError: the folder's disk lacks the space (checked before writing) or a write
+                failed; the previous file at ``path`` is then unchanged.
         """
         params = {
             "hparams": self.hparams | {"learning_rate": self.alpha},
@@ -434,34 +601,109 @@ class TabularAgent:
             "num_timesteps": self.num_timesteps,
             "exploration_rate": self.exploration_rate,
             "rng_state": json.dumps(self.rng.bit_generator.state),
+            "greedy_rng_state": json.dumps(self._greedy_rng.bit_generator.state),
         }
         arrays = {"q": self.q, "memory": self.memory.table}
-        return save_checkpoint(path, self.name, params, arrays)
+        return save_checkpoint(path, self.name, params, arrays, compress=compress)
 
     @classmethod
     def load(cls, path: str | Path, env: gym.Env | VecEnv | str | None = None) -> Self:
         """Load an agent saved by :meth:`save` of the same class.
 
+        The Q-table is read into a lazily committed buffer (its all-zero parts stay
+        uncommitted); a ``MemoryError`` is raised before reading when it would not fit.
+
+        Args:
+            path: the checkpoint file.
+            env: optional environment to continue training in; its spaces (sizes and
+                ``Discrete.start``) must be the checkpoint's.
+
         Raises:
-            ValueError: the file is not an rlcore checkpoint or holds another algorithm.
+            CheckpointError: (a ``ValueError``) the file is not an rlcore checkpoint, holds
+                another algorithm, a newer format, or invalid contents; the message names the
+                file and the problem.
         """
-        params, arrays = load_checkpoint(path, algorithm=cls.__name__)
+        p = Path(path)
         agent = cls.__new__(cls)
-        agent._set_hparams(**params["hparams"])
-        n_states, n_actions, obs_start, action_start = params["spaces"]
-        agent.n_states, agent.n_actions = n_states, n_actions
-        agent.obs_start, agent.action_start = obs_start, action_start
-        expected = (cls.n_tables, n_states, n_actions)
-        if arrays["q"].shape != expected:
-            raise ValueError(
-                f"{str(path)!r}: Q-table shape {arrays['q'].shape}, expected {expected}"
-            )
+
+        def bad(problem: str) -> CheckpointError:
+            return CheckpointError(p, problem)
+
+        def allocate(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+            if name == "q":
+                expected = agent._table_shape(agent.n_states, agent.n_actions)
+                if shape != expected or dtype != np.dtype(agent.dtype):
+                    raise bad(
+                        f"Q-table is {dtype} of shape {shape}, expected {agent.dtype} of shape "
+                        f"{expected}"
+                    )
+                agent._check_fits(agent.n_states, agent.n_actions)
+                return lazy_zeros(shape, dtype)
+            if name == "memory":
+                if shape != (agent.n_states, agent.memory_size) or dtype != np.int64:
+                    raise bad(
+                        f"memory is {dtype} of shape {shape}, expected int64 of shape "
+                        f"{(agent.n_states, agent.memory_size)}"
+                    )
+                return None
+            raise bad(f"unexpected entry {name!r} (a tabular checkpoint holds 'q' and 'memory')")
+
+        def checked_params(params: dict[str, Any]) -> None:
+            keys = {"hparams", "spaces", "num_timesteps", "exploration_rate", "rng_state"}
+            if missing := sorted(keys - params.keys()):
+                raise bad(f"metadata lacks {', '.join(missing)}")
+            hp = params["hparams"]
+            if not isinstance(hp, dict) or set(hp) != set(_HPARAMS):
+                raise bad(
+                    f"hparams must be an object with the keys {list(_HPARAMS)}, got {hp!r:.200}"
+                )
+            try:
+                agent._set_hparams(**hp)
+            except (TypeError, ValueError) as exc:
+                raise bad(f"invalid hyper-parameters: {exc}") from exc
+            spaces_ = params["spaces"]
+            if not (
+                isinstance(spaces_, list)
+                and len(spaces_) == 4
+                and all(type(x) is int for x in spaces_)
+                and spaces_[0] >= 1
+                and spaces_[1] >= 1
+            ):
+                raise bad(
+                    "spaces must be [n_states >= 1, n_actions >= 1, obs_start, action_start] "
+                    f"(integers), got {spaces_!r:.80}"
+                )
+            agent.n_states, agent.n_actions, agent.obs_start, agent.action_start = spaces_
+
+        params, arrays = load_checkpoint(
+            p, algorithm=cls.__name__, check_params=checked_params, allocate=allocate
+        )
+        for name in ("q", "memory"):
+            if name not in arrays:
+                raise bad(f"no {name!r} entry")
+        memory = arrays["memory"]
+        if memory.size and (memory.min() < -1 or memory.max() >= agent.n_actions):
+            raise bad(f"memory holds actions outside [-1, {agent.n_actions})")
         agent.q = arrays["q"]
-        agent.memory = StateActionMemory(n_states, agent.memory_size)
-        agent.memory.table = arrays["memory"]
-        agent.num_timesteps = params["num_timesteps"]
-        agent.exploration_rate = params["exploration_rate"]
-        agent.rng.bit_generator.state = json.loads(params["rng_state"])
+        agent.memory = StateActionMemory(agent.n_states, agent.memory_size)
+        agent.memory.table = memory
+        steps = params["num_timesteps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise bad(f"num_timesteps must be an integer >= 0, got {steps!r}")
+        agent.num_timesteps = steps
+        try:
+            agent.exploration_rate = check_float(
+                "exploration_rate", params["exploration_rate"], 0.0, 1.0
+            )
+        except ValueError as exc:
+            raise bad(str(exc)) from exc
+        for key, gen in (("rng_state", agent.rng), ("greedy_rng_state", agent._greedy_rng)):
+            if key not in params:  # checkpoints of earlier versions: seeded anew
+                continue
+            try:
+                gen.bit_generator.state = json.loads(params[key])
+            except (TypeError, ValueError, KeyError) as exc:
+                raise bad(f"{key} is not a valid random generator state: {exc}") from exc
         if env is not None:
             agent.set_env(env)
         return agent
