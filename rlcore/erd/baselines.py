@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlcore.erd.erd import rdm_outputs
+from rlcore.erd.detector import rdm_outputs
 from rlcore.erd.metrics import Decision
-from rlcore.erd.policies import RDM
+from rlcore.erd.networks import RDM
 
 
 def _decision(stream: Any, chunk: int, answer: int | None, later: np.ndarray) -> Decision:
