@@ -11,11 +11,22 @@ namespace:
 Importing this package only imports Gymnasium: the entry points are strings, so an environment
 module (and MuJoCo, for the MuJoCo-based ones) is imported on its first ``gym.make``, and the
 numpy environments never import torch or Stable-Baselines3.
+
+Every environment accepts ``render_mode`` (None, plus the modes in its
+``metadata["render_modes"]``) and works with ``gym.make_vec`` and SB3's ``make_vec_env``.
+
+Your own large-action environment from any Gymnasium environment with a bounded ``Box`` action
+space, with the action coordinates that rlcore's networks use (:func:`register_discretized`):
+
+>>> rlcore.envs.register_discretized("MyDiscretePendulum-v0", "Pendulum-v1", bins=(101,))
+>>> gym.make("MyDiscretePendulum-v0").action_space
+Discrete(101)
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
+from rlcore.envs.discretized import register_discretized
 
 _ENVS = {
     # id: (entry point, max_episode_steps or None)
@@ -37,4 +48,4 @@ for _id, (_entry, _steps) in _ENVS.items():
 ENV_IDS: tuple[str, ...] = tuple(_ENVS)
 """Every environment id this package registers."""
 
-__all__ = ["ENV_IDS"]
+__all__ = ["ENV_IDS", "register_discretized"]

@@ -28,29 +28,40 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rlcore.common.checks import check_float, check_int
 from rlcore.stochmax import sample_distinct
 
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+MAX_ACTIONS = 2**62
+"""Largest ``n_actions`` (actions are int64 indices drawn with ``Generator.integers``)."""
+MAX_STRUCTURE = 10**7
+"""Largest ``n_states * n_good``: the MDP stores three such arrays (240 MB at this bound)."""
+MAX_ABS_REWARD = 1e9
+"""Largest ``|good_reward|``, ``|bad_reward|`` (values stay far from float overflow)."""
 
 
 class LargeActionMDPEnv(gym.Env[np.int64, np.int64]):
     """Tabular MDP with ``n_states`` states and ``n_actions`` actions, few of them good.
 
     Args:
-        n_states: number of states (``Discrete(n_states)`` observations).
-        n_actions: number of actions (``Discrete(n_actions)``), from 1 up to 10**9.
-        n_good: good actions per state (``<= n_actions``).
-        reward_std: standard deviation of the Gaussian reward noise.
-        good_reward: mean reward of each state's best action.
-        bad_reward: mean reward of every non-good action.
-        mdp_seed: seed of the MDP's structure (which actions are good, where they lead).
+        n_states: number of states (``Discrete(n_states)`` observations), an integer >= 1 with
+            ``n_states * n_good <= 10**7`` (:data:`MAX_STRUCTURE`).
+        n_actions: number of actions (``Discrete(n_actions)``), an integer in ``[1, 2**62]``.
+        n_good: good actions per state, an integer in ``[1, n_actions]``.
+        reward_std: standard deviation of the Gaussian reward noise, finite, in ``[0, 1e9]``.
+        good_reward: mean reward of each state's best action, finite, in ``[-1e9, 1e9]``.
+        bad_reward: mean reward of every non-good action, finite, in ``[-1e9, 1e9]``.
+        mdp_seed: seed of the MDP's structure (which actions are good, where they lead), an
+            integer >= 0.
+        render_mode: None, ``"ansi"`` (``render()`` returns a line of text) or ``"rgb_array"``
+            (a ``(64, 256, 3)`` uint8 picture: the states as cells, the current one red, a bar
+            for the last reward; SB3's ``make_vec_env`` asks for it by default).
+
+    Reset options: ``{"state": s}`` starts the episode in state ``s`` (an integer in
+    ``[0, n_states)``) instead of a uniformly random one; any other key is refused.
+    Every invalid argument raises a ``ValueError`` naming it and the accepted range.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -61,15 +72,25 @@ class LargeActionMDPEnv(gym.Env[np.int64, np.int64]):
         good_reward: float = 1.0,
         bad_reward: float = 0.0,
         mdp_seed: int = 0,
+        render_mode: str | None = None,
     ) -> None:
-        self.n_states = _positive_int("n_states", n_states)
-        self.n_actions = _positive_int("n_actions", n_actions)
-        self.n_good = _positive_int("n_good", n_good)
-        if self.n_good > self.n_actions:
-            raise ValueError(f"n_good must be <= n_actions={n_actions}, got {n_good!r}")
-        if not np.isfinite(reward_std) or reward_std < 0:
-            raise ValueError(f"reward_std must be a finite number >= 0, got {reward_std!r}")
-        self.reward_std = float(reward_std)
+        self.n_states = check_int("n_states", n_states, 1, MAX_STRUCTURE)
+        self.n_actions = check_int("n_actions", n_actions, 1, MAX_ACTIONS)
+        self.n_good = check_int("n_good", n_good, 1, self.n_actions)
+        if self.n_states * self.n_good > MAX_STRUCTURE:
+            raise ValueError(
+                f"n_states * n_good must be <= {MAX_STRUCTURE:.0e} (the MDP stores three "
+                f"arrays of that size), got n_states={n_states!r} x n_good={n_good!r}"
+            )
+        self.reward_std = check_float("reward_std", reward_std, 0.0, MAX_ABS_REWARD)
+        good_reward = check_float("good_reward", good_reward, -MAX_ABS_REWARD, MAX_ABS_REWARD)
+        self.bad_reward = check_float("bad_reward", bad_reward, -MAX_ABS_REWARD, MAX_ABS_REWARD)
+        mdp_seed = check_int("mdp_seed", mdp_seed, 0)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None, 'ansi' or 'rgb_array', got {render_mode!r}"
+            )
+        self.render_mode = render_mode
         self.observation_space = spaces.Discrete(self.n_states)
         self.action_space = spaces.Discrete(self.n_actions)
 
@@ -82,15 +103,25 @@ class LargeActionMDPEnv(gym.Env[np.int64, np.int64]):
         """Mean rewards of the good actions, ``(n_states, n_good)``."""
         self.good_next = rng.integers(0, self.n_states, size=(self.n_states, self.n_good))
         """Next state of each good action, ``(n_states, n_good)``."""
-        self.bad_reward = float(bad_reward)
         self._state = 0
+        self._last: tuple[int, float] | None = None
 
     # ------------------------------------------------------------------ gym API
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.int64, dict[str, Any]]:
         super().reset(seed=seed)
-        self._state = int(self.np_random.integers(self.n_states))
+        options = dict(options or {})
+        start = options.pop("state", None)
+        if options:
+            raise ValueError(
+                f"unknown reset option(s) {sorted(options)}; LargeActionMDP accepts 'state'"
+            )
+        if start is None:
+            self._state = int(self.np_random.integers(self.n_states))
+        else:
+            self._state = check_int("reset option 'state'", start, 0, self.n_states - 1)
+        self._last = None
         return np.int64(self._state), {}
 
     def step(self, action: Any) -> tuple[np.int64, float, bool, bool, dict[str, Any]]:
@@ -106,7 +137,33 @@ class LargeActionMDPEnv(gym.Env[np.int64, np.int64]):
             mean = self.bad_reward
             self._state = int(self.np_random.integers(self.n_states))
         reward = float(mean + self.reward_std * self.np_random.standard_normal())
+        self._last = (a, reward)
         return np.int64(self._state), reward, False, False, {}
+
+    def render(self) -> str | np.ndarray | None:
+        """The current state and the last action and reward, as text (``"ansi"``) or a picture
+        (``"rgb_array"``, shape ``(64, 256, 3)``, uint8); None without a render mode."""
+        if self.render_mode == "rgb_array":
+            img = np.full((64, 256, 3), 255, dtype=np.uint8)
+            cells = min(self.n_states, 256)
+            edges = np.linspace(0, 256, cells + 1).astype(int)
+            img[8:40, :] = 200
+            img[8:40, edges[:-1]] = 120  # cell borders
+            cell = self._state * cells // self.n_states
+            img[8:40, edges[cell] : max(edges[cell + 1], edges[cell] + 1)] = (220, 40, 40)
+            if self._last is not None:  # the last reward, relative to the best mean reward
+                scale = max(abs(float(self.good_means.max())), abs(self.bad_reward), 1e-12)
+                width = int(np.clip(abs(self._last[1]) / scale, 0.0, 1.0) * 255)
+                img[48:58, : width + 1] = (40, 160, 40) if self._last[1] >= 0 else (160, 40, 40)
+            return img
+        if self.render_mode != "ansi":
+            return None
+        last = (
+            ""
+            if self._last is None
+            else f" after action {self._last[0]} (reward {self._last[1]:+.3f})"
+        )
+        return f"state {self._state}{last}\n"
 
     # ------------------------------------------------------------ exact values
     def optimal_values(self, gamma: float = 0.99, tol: float = 1e-12) -> np.ndarray:
@@ -115,8 +172,8 @@ class LargeActionMDPEnv(gym.Env[np.int64, np.int64]):
         Value iteration on the compressed model (``n_good + 1`` distinct actions per state),
         run until the Bellman residual is below ``tol`` (it contracts by ``gamma`` per sweep).
         """
-        if not 0.0 <= gamma < 1.0:
-            raise ValueError(f"gamma must be in [0, 1), got {gamma!r}")
+        gamma = check_float("gamma", gamma, 0.0, 1.0, high_open=True)
+        tol = check_float("tol", tol, 0.0, 1.0, low_open=True)
         v = np.zeros(self.n_states)
         while True:
             q_good = self.good_means + gamma * v[self.good_next]
@@ -126,7 +183,10 @@ class LargeActionMDPEnv(gym.Env[np.int64, np.int64]):
                 if self.n_good < self.n_actions
                 else q_good.max(axis=1)
             )
-            if np.max(np.abs(v_new - v)) < tol:
+            residual = np.max(np.abs(v_new - v))
+            if not np.isfinite(residual):  # pragma: no cover - finite bounded rewards prevent it
+                raise FloatingPointError("value iteration diverged (non-finite values)")
+            if residual < tol:
                 return v_new
             v = v_new
 
@@ -151,17 +211,31 @@ class LargeActionMDPEnv(gym.Env[np.int64, np.int64]):
         Args:
             policy: int array ``(n_states,)``, the action taken in each state.
         """
-        policy = np.asarray(policy, dtype=np.int64)
-        if policy.shape != (self.n_states,):
-            raise ValueError(f"policy must have shape ({self.n_states},), got {policy.shape}")
+        gamma = check_float("gamma", gamma, 0.0, 1.0, high_open=True)
+        policy = np.asarray(policy)
+        if policy.shape != (self.n_states,) or policy.dtype.kind not in "iu":
+            raise ValueError(
+                f"policy must be an integer array of shape ({self.n_states},), got "
+                f"{policy.dtype} {policy.shape}"
+            )
+        policy = policy.astype(np.int64)
         s = np.arange(self.n_states)
         match = self.good_actions == policy[:, None]
         good = match.any(axis=1)
         j = match.argmax(axis=1)
         r = np.where(good, self.good_means[s, j], self.bad_reward)
-        p = np.where(good[:, None], 0.0, 1.0 / self.n_states) * np.ones((1, self.n_states))
-        p[s[good], self.good_next[s[good], j[good]]] = 1.0
-        return np.linalg.solve(np.eye(self.n_states) - gamma * p, r)
+        if self.n_states <= 2_000:  # exact linear solve, O(n_states**2) memory
+            p = np.where(good[:, None], 0.0, 1.0 / self.n_states) * np.ones((1, self.n_states))
+            p[s[good], self.good_next[s[good], j[good]]] = 1.0
+            return np.linalg.solve(np.eye(self.n_states) - gamma * p, r)
+        # iterative policy evaluation, O(n_states) per sweep (a gamma-contraction)
+        nxt = self.good_next[s, j]
+        v = np.zeros(self.n_states)
+        while True:
+            v_new = r + gamma * np.where(good, v[nxt], v.mean())
+            if np.max(np.abs(v_new - v)) < 1e-12 * max(1.0, float(np.max(np.abs(v_new)))):
+                return v_new
+            v = v_new
 
     def optimality_gap(self, policy: np.ndarray, gamma: float = 0.99) -> float:
         """Relative regret of ``policy`` from a uniform start state:

@@ -22,9 +22,16 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rlcore.common.checks import check_float, check_int
+
+MAX_ACTIONS = 2**62
+"""Largest ``n_actions`` (actions are int64 indices)."""
+
 
 def _integer_root(n: int, dim: int) -> int | None:
     """``b`` with ``b**dim == n`` exactly, or None (integer arithmetic, exact for huge ``n``)."""
+    if dim == 1:
+        return n
     guess = round(n ** (1.0 / dim))
     for b in (guess - 1, guess, guess + 1):
         if b >= 1 and b**dim == n:
@@ -36,9 +43,14 @@ class TargetReachEnv(gym.Env[np.ndarray, np.int64]):
     """Reach a random target with one of ``n_actions`` grid points.
 
     Args:
-        n_actions: number of actions ``n``; must be a perfect ``dim``-th power ``bins**dim``.
-        dim: dimension ``d`` of the target / action space (default 1).
-        obs_noise: standard deviation of the Gaussian noise added to the observed target.
+        n_actions: number of actions ``n``, an integer in ``[2, 2**62]`` that is a perfect
+            ``dim``-th power ``bins**dim``.
+        dim: dimension ``d`` of the target / action space, an integer in ``[1, 62]``.
+        obs_noise: standard deviation of the Gaussian noise added to the observed target, finite,
+            in ``[0, 10]``.
+        render_mode: None, ``"ansi"`` (``render()`` returns a line of text) or ``"rgb_array"``
+            (a ``(128, 128, 3)`` uint8 picture of ``[-1, 1]^2``, the first two coordinates: the
+            target green, the last action red; SB3's ``make_vec_env`` asks for it by default).
 
     Spaces:
         observation: ``Box(-2, 2, (d,), float32)``, the noisy target (clipped to ``[-2, 2]``).
@@ -46,26 +58,35 @@ class TargetReachEnv(gym.Env[np.ndarray, np.int64]):
         ``np.unravel_index(a, (bins,) * d)`` (C order, last coordinate fastest).
 
     Info of every step: ``regret`` (float, ``>= 0``) and ``optimal_reward`` (float).
-    Episodes never terminate; the registered id truncates them after 100 steps.
+    Episodes never terminate; the registered id truncates them after 100 steps. ``reset``
+    takes no options (any key is refused). Every invalid argument raises a ``ValueError`` naming
+    it and the accepted range.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
-    def __init__(self, n_actions: int = 1000, dim: int = 1, obs_noise: float = 0.01) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
-        if isinstance(n_actions, bool) or not isinstance(n_actions, int | np.integer):
-            raise ValueError(f"n_actions must be an integer, got {n_actions!r}")
-        if n_actions < 2:
-            raise ValueError(f"n_actions must be >= 2, got {n_actions}")
-        bins = _integer_root(int(n_actions), int(dim))
-        if bins is None:
+    def __init__(
+        self,
+        n_actions: int = 1000,
+        dim: int = 1,
+        obs_noise: float = 0.01,
+        render_mode: str | None = None,
+    ) -> None:
+        dim = check_int("dim", dim, 1, 62)
+        n_actions = check_int("n_actions", n_actions, 2, MAX_ACTIONS)
+        bins = _integer_root(n_actions, dim)
+        if bins is None or bins < 2:
             raise ValueError(
                 f"n_actions={n_actions} is not a perfect dim-th power (dim={dim}): "
-                f"TargetReach needs n_actions = bins**dim, e.g. {round(n_actions ** (1 / dim)) ** dim}"
+                f"TargetReach needs n_actions = bins**dim with bins >= 2, e.g. "
+                f"{max(2, round(n_actions ** (1 / dim))) ** dim}"
             )
-        if not (obs_noise >= 0 and np.isfinite(obs_noise)):
-            raise ValueError(f"obs_noise must be a finite number >= 0, got {obs_noise!r}")
+        obs_noise = check_float("obs_noise", obs_noise, 0.0, 10.0)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None, 'ansi' or 'rgb_array', got {render_mode!r}"
+            )
+        self.render_mode = render_mode
         self.n_actions = int(n_actions)
         self.dim = int(dim)
         self.bins = int(bins)
@@ -74,6 +95,7 @@ class TargetReachEnv(gym.Env[np.ndarray, np.int64]):
         self.action_space = spaces.Discrete(self.n_actions)
         self._strides = self.bins ** np.arange(self.dim - 1, -1, -1, dtype=np.int64)
         self._target = np.zeros(self.dim)
+        self._last: tuple[int, float] | None = None
 
     # --- action coordinates (used by state-action Q-networks) ---------------------------------
     @property
@@ -104,7 +126,10 @@ class TargetReachEnv(gym.Env[np.ndarray, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
+        if options:
+            raise ValueError(f"unknown reset option(s) {sorted(options)}; TargetReach takes none")
         self._target = self.np_random.uniform(-1.0, 1.0, self.dim)
+        self._last = None
         return self._observe(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -115,5 +140,33 @@ class TargetReachEnv(gym.Env[np.ndarray, np.int64]):
         best = self.action_coordinates(self.optimal_action(self._target))
         best_dist = float(np.linalg.norm(best - self._target))
         info = {"regret": dist - best_dist, "optimal_reward": -best_dist}
+        self._last = (a, info["regret"])
         self._target = self.np_random.uniform(-1.0, 1.0, self.dim)
         return self._observe(), -dist, False, False, info
+
+    def render(self) -> str | np.ndarray | None:
+        """The current target and the last action, as text (``"ansi"``) or a picture
+        (``"rgb_array"``, ``(128, 128, 3)`` uint8); None without a render mode."""
+        if self.render_mode == "rgb_array":
+            img = np.full((128, 128, 3), 255, dtype=np.uint8)
+            img[64, :] = img[:, 64] = 220  # axes
+
+            def dot(point: np.ndarray, color: tuple[int, int, int]) -> None:
+                xy = np.zeros(2)
+                xy[: min(2, self.dim)] = point[:2]
+                col, row = np.clip(((xy + 1.0) * 63.5).astype(int), 2, 125)
+                img[127 - row - 2 : 127 - row + 3, col - 2 : col + 3] = color
+
+            dot(self._target, (40, 160, 40))
+            if self._last is not None:
+                dot(self.action_coordinates(self._last[0]), (220, 40, 40))
+            return img
+        if self.render_mode != "ansi":
+            return None
+        target = np.array2string(self._target, precision=3)
+        last = (
+            ""
+            if self._last is None
+            else f", last action {self._last[0]} (regret {self._last[1]:.4f})"
+        )
+        return f"target {target}{last}\n"

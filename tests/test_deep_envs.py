@@ -3,7 +3,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
+import rlcore.envs  # registers the rlcore/... env ids
 from gymnasium.utils.env_checker import check_env
 from rlcore.envs.target_reach import TargetReachEnv
 
@@ -67,10 +67,81 @@ def test_target_reach_rejects_non_perfect_powers(n, dim):
         gym.make("rlcore/TargetReach-v0", n_actions=n, dim=dim)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"dim": 0}, "dim must be"), ({"n_actions": 1}, ">= 2")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"dim": 0}, r"dim must be an integer in \[1, 62\], got 0"),
+        ({"dim": 1.0}, r"dim must be an integer in \[1, 62\]"),
+        ({"n_actions": 1}, r"n_actions must be an integer in \[2, 4611686018427387904\], got 1"),
+        ({"n_actions": 2**63}, r"n_actions must be an integer in \[2, "),
+        ({"obs_noise": float("nan")}, r"obs_noise must be a finite number in \[0, 10\]"),
+        ({"obs_noise": -1}, r"obs_noise must be a finite number in \[0, 10\], got -1"),
+        ({"render_mode": "human"}, r"render_mode must be None, 'ansi' or 'rgb_array'"),
+    ],
+)
 def test_target_reach_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TargetReachEnv(**kwargs)
+
+
+def test_target_reach_largest_action_space_and_options():
+    env = TargetReachEnv(n_actions=2**62, obs_noise=0.0)
+    obs, _ = env.reset(seed=0)
+    _, _, _, _, info = env.step(env.optimal_action(obs.astype(np.float64)))
+    assert info["regret"] < 1e-6
+    with pytest.raises(ValueError, match=r"unknown reset option\(s\) \['event_index'\]"):
+        env.reset(options={"event_index": 2.7})
+
+
+@pytest.mark.parametrize("mode", ["ansi", "rgb_array"])
+def test_target_reach_render_modes(mode):
+    env = gym.make("rlcore/TargetReach-v0", n_actions=100, dim=2, render_mode=mode)
+    env.reset(seed=0)
+    env.step(5)
+    frame = env.render()
+    if mode == "ansi":
+        assert frame.startswith("target [") and "last action 5" in frame
+    else:
+        assert frame.shape == (128, 128, 3) and frame.dtype == np.uint8
+        assert (frame == (220, 40, 40)).all(axis=-1).any()  # the last action is drawn
+    check_env(env.unwrapped)
+
+
+def test_register_discretized_any_box_action_env():
+    rlcore.envs.register_discretized(
+        "test/DiscreteMountainCar-v0", "MountainCarContinuous-v0", bins=(11,)
+    )
+    env = gym.make("test/DiscreteMountainCar-v0")
+    assert env.action_space == gym.spaces.Discrete(11)
+    assert env.get_wrapper_attr("action_grid") == {"low": [-1.0], "high": [1.0], "bins": [11]}
+    np.testing.assert_allclose(
+        env.get_wrapper_attr("action_coordinates")([0, 5, 10]),
+        [[-10 / 11], [0.0], [10 / 11]],
+        atol=1e-6,
+    )
+    env.reset(seed=0)
+    env.step(10)
+    assert env.spec.kwargs["base_id"] == "MountainCarContinuous-v0"
+    assert gym.make("test/DiscreteMountainCar-v0", bins=3).action_space.n == 3  # overridable
+    check_env(env, skip_render_check=True)
+    vec = gym.make_vec("test/DiscreteMountainCar-v0", num_envs=2, vectorization_mode="sync")
+    vec.reset(seed=0)
+    vec.close()
+    with pytest.raises(ValueError, match="already registered"):
+        rlcore.envs.register_discretized("test/DiscreteMountainCar-v0", "MountainCarContinuous-v0")
+    with pytest.raises(ValueError, match="base_id must be a registered Gymnasium id"):
+        rlcore.envs.register_discretized("test/Nothing-v0", "NoSuchEnv-v9")
+    with pytest.raises(ValueError, match="bins must be a positive integer"):
+        rlcore.envs.register_discretized("test/Bad-v0", "MountainCarContinuous-v0", bins=0)
+    rlcore.envs.register_discretized("test/DiscreteCartPole-v0", "CartPole-v1")
+    with pytest.raises(ValueError, match="only an environment with a Box action space"):
+        gym.make("test/DiscreteCartPole-v0")
+    with pytest.raises(
+        ValueError, match="bins has 2 entries but the action space has 1 dimensions"
+    ):
+        gym.make("test/DiscreteMountainCar-v0", bins=(3, 3))
+    with pytest.raises(ValueError, match="more than 4611686018427387904"):
+        gym.make("rlcore/DiscreteHalfCheetah-v0", bins=10**6)
 
 
 @pytest.mark.parametrize("n, dim", [(10**6, 2), (10**7, 1), (27, 3)])

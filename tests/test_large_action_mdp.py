@@ -67,15 +67,70 @@ def test_same_structure_for_the_same_mdp_seed_whatever_the_episode_seed():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_actions": 0}, "n_actions must be an integer >= 1, got 0"),
-        ({"n_states": -1}, "n_states must be an integer >= 1"),
-        ({"n_actions": 2, "n_good": 3}, "n_good must be <= n_actions=2"),
-        ({"reward_std": float("nan")}, "reward_std must be a finite number"),
+        ({"n_actions": 0}, r"n_actions must be an integer in \[1, 4611686018427387904\], got 0"),
+        ({"n_actions": 2**63}, r"n_actions must be an integer in \[1, 4611686018427387904\]"),
+        ({"n_actions": 256.0}, r"n_actions must be an integer"),
+        ({"n_states": -1}, r"n_states must be an integer in \[1, 10000000\]"),
+        ({"n_states": 10**8}, r"n_states must be an integer in \[1, 10000000\], got 100000000"),
+        ({"n_states": 10**6, "n_good": 20}, r"n_states \* n_good must be <= 1e\+07"),
+        ({"n_actions": 2, "n_good": 3}, r"n_good must be an integer in \[1, 2\], got 3"),
+        ({"reward_std": float("nan")}, r"reward_std must be a finite number in \[0, 1e\+09\]"),
+        (
+            {"good_reward": float("nan")},
+            r"good_reward must be a finite number in \[-1e\+09, 1e\+09\]",
+        ),
+        ({"bad_reward": float("inf")}, r"bad_reward must be a finite number"),
+        ({"bad_reward": "0"}, r"bad_reward must be a finite number"),
+        ({"mdp_seed": -3}, r"mdp_seed must be an integer in \[0, inf\], got -3"),
+        ({"render_mode": "human"}, r"render_mode must be None, 'ansi' or 'rgb_array', got 'human'"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LargeActionMDPEnv(**kwargs)
+
+
+def test_largest_action_space_constructs_and_steps():
+    env = LargeActionMDPEnv(n_states=3, n_actions=2**62)
+    env.reset(seed=0)
+    obs, reward, *_ = env.step(int(env.good_actions[env._state, 0]))
+    assert env.action_space.n == 2**62 and np.isfinite(reward)
+    assert np.all(np.isfinite(env.optimal_values(0.9)))
+
+
+def test_many_states_use_iterative_policy_evaluation():
+    env = LargeActionMDPEnv(n_states=5_000, n_actions=64, reward_std=0.0)
+    best = env.optimal_actions(0.9)
+    np.testing.assert_allclose(env.policy_values(best, 0.9), env.optimal_values(0.9), atol=1e-8)
+    assert env.optimality_gap(np.zeros(5_000, dtype=np.int64), 0.9) > 0.1
+    with pytest.raises(ValueError, match=r"gamma must be a finite number in \[0, 1\)"):
+        env.optimal_values(1.0)
+
+
+def test_reset_options():
+    env = LargeActionMDPEnv(n_states=4, n_actions=8)
+    assert env.reset(seed=0, options={"state": 3})[0] == 3
+    for bad in (2.7, -1, 4, "1"):
+        with pytest.raises(
+            ValueError, match=r"reset option 'state' must be an integer in \[0, 3\]"
+        ):
+            env.reset(options={"state": bad})
+    with pytest.raises(ValueError, match=r"unknown reset option\(s\) \['event_index'\]"):
+        env.reset(options={"event_index": 1})
+
+
+@pytest.mark.parametrize("mode", ["ansi", "rgb_array"])
+def test_render_modes(mode):
+    env = gym.make("rlcore/LargeActionMDP-v0", n_states=4, n_actions=16, render_mode=mode)
+    env.reset(seed=0)
+    env.step(0)
+    frame = env.render()
+    if mode == "ansi":
+        assert frame.startswith("state ") and "after action 0" in frame
+    else:
+        assert frame.shape == (64, 256, 3) and frame.dtype == np.uint8
+    assert mode in env.metadata["render_modes"]
+    check_env(env.unwrapped)
 
 
 def test_out_of_range_action_raises():
