@@ -827,3 +827,52 @@ def print_checkpoint_versions(path: PathLike) -> None:
     print("== CURRENT ==")
     for key, value in versions().items():
         print(f"- {key}: {value}")
+
+
+def save_buffer(buffer: Any, path: PathLike) -> pathlib.Path | None:
+    """Save a replay buffer (SB3's ``ReplayBuffer`` / ``DictReplayBuffer``) in the safe format:
+    its attributes as JSON data, its arrays as ``.npy`` entries; atomic for a path."""
+    encoder = Encoder()
+    state = {k: encoder.encode(v, f"buffer.{k}") for k, v in vars(buffer).items() if k != "device"}
+    meta = {
+        "format": BUFFER_FORMAT,
+        "version": FORMAT_VERSION,
+        "algorithm": class_name(type(buffer)),
+        "versions": versions(),
+        "data": state,
+        "params": {},
+    }
+    if encoder.pickled:
+        warnings.warn(
+            f"{', '.join(encoder.pickled)} could only be saved pickled: loading the buffer will "
+            "need allow_pickle=True",
+            stacklevel=3,
+        )
+    return write_archive(path, meta, encoder.arrays)
+
+
+def load_buffer(path: PathLike, device: th.device | str = "cpu", allow_pickle: bool = False) -> Any:
+    """Load a replay buffer written by :func:`save_buffer` (no code runs unless
+    ``allow_pickle``); errors name the file."""
+    from stable_baselines3.common.buffers import BaseBuffer
+    from stable_baselines3.common.utils import get_device
+
+    with open_archive(path) as (archive, file):
+        if META_ENTRY not in archive.NameToInfo:
+            raise CheckpointError(
+                f"{file}: not an rlcore replay-buffer file (no {META_ENTRY}; SB3's pickled "
+                "buffers are not loaded: they can run code)"
+            )
+        meta = read_meta(archive, file, fmt=BUFFER_FORMAT)
+        decoder = Decoder(archive, file, allow_pickle)
+        cls = decoder.resolve(meta["algorithm"], "algorithm")
+        if not issubclass(cls, BaseBuffer):
+            raise CheckpointError(f"{file}: {meta['algorithm']!r} is not a replay buffer class")
+        state = {k: decoder.decode(v, f"buffer.{k}") for k, v in meta["data"].items()}
+        unknown = sorted(set(archive.namelist()) - decoder.used - {META_ENTRY})
+        if unknown:
+            raise CheckpointError(f"{file}: unexpected entries {unknown}; refused")
+    buffer = cls.__new__(cls)
+    buffer.__dict__.update(state)
+    buffer.device = get_device(device)
+    return buffer

@@ -18,10 +18,10 @@ Double DQN with the same networks), for fair comparisons.
 from __future__ import annotations
 
 import io
-import json
+import math
 import pathlib
 import warnings
-import zipfile
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -30,13 +30,19 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import open_path
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update
 from torch.nn import functional as F
 
 import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 from rlcore.common.checks import check_finite_rewards
+from rlcore.stochdqn.checkpoint import (
+    load_buffer,
+    load_model,
+    print_checkpoint_versions,
+    save_buffer,
+    save_model,
+)
 from rlcore.stochdqn.optim import clip_grad_norm
 from rlcore.stochdqn.policies import (
     ActionHeadPolicy,
@@ -57,6 +63,46 @@ SelfStochDQN = TypeVar("SelfStochDQN", bound="StochDQN")
 
 _MAXIMIZERS = ("stochastic", "exact")
 _PROPOSALS = ("paper", "state", "local")
+# (name, lowest, highest accepted) of the real-valued hyper-parameters; tau must be > 0
+_REAL_RANGES = (
+    ("tau", 0.0, 1.0),
+    ("gamma", 0.0, 1.0),
+    ("exploration_fraction", 0.0, 1.0),
+    ("exploration_initial_eps", 0.0, 1.0),
+    ("exploration_final_eps", 0.0, 1.0),
+    ("max_grad_norm", 0.0, math.inf),
+)
+# (name, lowest accepted) of the integer hyper-parameters
+_INT_MINIMA = (
+    ("buffer_size", 1),
+    ("learning_starts", 0),
+    ("batch_size", 1),
+    ("n_steps", 1),
+    ("target_update_interval", 1),
+    ("num_recent_actions", 0),
+    ("refine_rounds", 0),
+    ("stats_window_size", 1),
+)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if not _is_int(value) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_real(name: str, value: Any, low: float, high: float) -> None:
+    ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+    if (
+        not ok
+        or not low <= float(value) <= high
+        or (name in ("tau", "max_grad_norm") and value <= 0)
+    ):
+        bound = "(0" if name in ("tau", "max_grad_norm") else f"[{low}"
+        raise ValueError(f"{name} must be a number in {bound}, {high}], got {value!r}")
 
 
 class StochDQN(OffPolicyAlgorithm):
@@ -108,6 +154,7 @@ class StochDQN(OffPolicyAlgorithm):
         buffer_size: int = 1_000_000,
         learning_starts: int = 1000,
         batch_size: int = 64,
+        tau: float = 1.0,
         gamma: float = 0.99,
         train_freq: int | tuple[int, str] = 1,
         gradient_steps: int = 1,
@@ -134,25 +181,7 @@ class StochDQN(OffPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        if maximizer not in _MAXIMIZERS:
-            raise ValueError(f"maximizer must be one of {_MAXIMIZERS}, got {maximizer!r}")
-        if proposal not in _PROPOSALS:
-            raise ValueError(f"proposal must be one of {_PROPOSALS}, got {proposal!r}")
-        if isinstance(refine_rounds, bool) or not isinstance(refine_rounds, int | np.integer):
-            raise ValueError(f"refine_rounds must be an integer >= 0, got {refine_rounds!r}")
-        if refine_rounds < 0:
-            raise ValueError(f"refine_rounds must be an integer >= 0, got {refine_rounds!r}")
-        for name, value in (("num_random", num_random), ("num_batch_actions", num_batch_actions)):
-            if value is not None and (not isinstance(value, int | np.integer) or value < 1):
-                raise ValueError(f"{name} must be None or a positive integer, got {value!r}")
-        if not isinstance(num_recent_actions, int | np.integer) or num_recent_actions < 0:
-            raise ValueError(
-                f"num_recent_actions must be an integer >= 0, got {num_recent_actions!r}"
-            )
-        if not isinstance(target_update_interval, int | np.integer) or target_update_interval < 1:
-            raise ValueError(
-                f"target_update_interval must be a positive integer, got {target_update_interval!r}"
-            )
+        self.check_hyperparameters(locals())
         super().__init__(
             policy,
             env,
@@ -160,7 +189,7 @@ class StochDQN(OffPolicyAlgorithm):
             buffer_size,
             learning_starts,
             batch_size,
-            1.0,  # tau: hard target updates
+            tau,
             gamma,
             train_freq,
             gradient_steps,
@@ -202,6 +231,33 @@ class StochDQN(OffPolicyAlgorithm):
     # ----------------------------------------------------------------------------------------
     # Set-up
     # ----------------------------------------------------------------------------------------
+    @classmethod
+    def check_hyperparameters(cls, values: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` naming the first hyper-parameter in ``values`` (name -> value)
+        outside its accepted range; names not in ``values`` are not checked. Used by the
+        constructor and by :meth:`load` (on the saved values)."""
+        for name, low, high in _REAL_RANGES:
+            if name in values:
+                _check_real(name, values[name], low, high)
+        for name, low in _INT_MINIMA:
+            if name in values:
+                _check_int(name, values[name], low)
+        for name in ("num_random", "num_batch_actions"):
+            value = values.get(name)
+            if value is not None and (isinstance(value, bool) or not _is_int(value) or value < 1):
+                raise ValueError(f"{name} must be None or a positive integer, got {value!r}")
+        lr = values.get("learning_rate", 1.0)
+        if not callable(lr):
+            _check_real("learning_rate", lr, 0.0, math.inf)
+        grad_steps = values.get("gradient_steps", 1)
+        _check_int("gradient_steps", grad_steps, -1)
+        if grad_steps == 0:
+            raise ValueError("gradient_steps must be >= 1 or -1 (as many as env steps), got 0")
+        if values.get("maximizer", "stochastic") not in _MAXIMIZERS:
+            raise ValueError(f"maximizer must be one of {_MAXIMIZERS}, got {values['maximizer']!r}")
+        if values.get("proposal", "local") not in _PROPOSALS:
+            raise ValueError(f"proposal must be one of {_PROPOSALS}, got {values['proposal']!r}")
+
     @classmethod
     def _check_action_space(cls, action_space: spaces.Space) -> None:
         if not isinstance(action_space, spaces.Discrete):
@@ -314,22 +370,26 @@ class StochDQN(OffPolicyAlgorithm):
         obs: th.Tensor,
         memory: np.ndarray,
         rng: np.random.Generator | None = None,
+        refine: bool = False,
     ) -> tuple[th.Tensor, th.Tensor]:
         """The algorithm's maximizer of ``net`` in the ``B`` states ``obs``: ``(actions, values)``,
         each ``(B,)`` (int64 / float tensors).
 
         ``maximizer="exact"``: the max over all ``n`` actions (``O(n)``). Otherwise the stochastic
         max over ``C = R ∪ M`` (``memory``: ``(m,)`` shared or ``(B, m)`` per state, ``-1`` =
-        empty; ``R`` drawn with ``rng``, default the training generator), followed, with
-        ``proposal="local"`` and a network with action coordinates, by ``refine_rounds`` rounds of
-        local refinement on the action grid: ``O(B * (|C| + refine_rounds * 2 log2 n))`` rows.
+        empty; ``R`` drawn with ``rng``, default the training generator), followed, when
+        ``refine`` (acting and evaluation) with ``proposal="local"`` and a network with action
+        coordinates, by ``refine_rounds`` rounds of local refinement on the action grid:
+        ``O(B * (|C| + refine_rounds * 2 log2 n))`` rows. The TD target is not refined (it would
+        multiply the cost of the batch's scoring); its state-conditioned memory slot holds the
+        refined action that was taken in ``s'``.
         """
         if self.maximizer == "exact":
             return net.exact_max(obs)
         features = net.extract_features(obs, net.features_extractor)
         cand = th.as_tensor(self._candidates(features.shape[0], memory, rng), device=self.device)
         actions, values = argmax_over_candidates(net.score_features(features, cand), cand)
-        if self.proposal == "local" and self._grid is not None and self.refine_rounds:
+        if refine and self.proposal == "local" and self._grid is not None and self.refine_rounds:
             actions, values = refine_on_grid(
                 lambda c: net.score_features(features, c),
                 actions,
@@ -346,7 +406,7 @@ class StochDQN(OffPolicyAlgorithm):
         recent actions only (what a saved model holds)."""
         rng = self._predict_rng if evaluation else self._rng
         memory = self._memory(rng, replay=not evaluation)
-        return self._max(self.q_net, obs, memory, rng)[0].cpu().numpy()
+        return self._max(self.q_net, obs, memory, rng, refine=True)[0].cpu().numpy()
 
     def _next_values(self, next_obs: th.Tensor, memory: np.ndarray) -> th.Tensor:
         """``max_a Q_target(s', a)`` with the algorithm's maximizer: ``(B,)``."""
@@ -387,10 +447,21 @@ class StochDQN(OffPolicyAlgorithm):
     # Training
     # ----------------------------------------------------------------------------------------
     def _on_step(self) -> None:
-        """After each env step: hard target update every target_update_interval steps, epsilon."""
+        """After each env step: every ``target_update_interval`` steps the target network moves
+        to the online one (``tau=1``: a copy, SB3's default; ``tau<1``: the Polyak average
+        ``target <- tau * online + (1 - tau) * target``, batch-norm statistics copied, as SB3's
+        DQN); then epsilon follows its schedule."""
         self._n_calls += 1
         if self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0:
-            self.q_net_target.load_state_dict(self.q_net.state_dict())
+            if self.tau >= 1.0:
+                self.q_net_target.load_state_dict(self.q_net.state_dict())
+            else:
+                polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
+                polyak_update(
+                    get_parameters_by_name(self.q_net, ["running_"]),
+                    get_parameters_by_name(self.q_net_target, ["running_"]),
+                    1.0,
+                )
         self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
 
@@ -492,6 +563,9 @@ class StochDQN(OffPolicyAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfStochDQN:
+        """SB3's ``learn``: ``total_timesteps`` (an integer >= 1) environment steps, summed over
+        the envs of a VecEnv."""
+        _check_int("total_timesteps", total_timesteps, 1)
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
@@ -500,6 +574,23 @@ class StochDQN(OffPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """Save the model in rlcore's safe, atomic checkpoint format (a ``.zip``).
+
+        Same arguments as SB3's ``save`` (``.zip`` is appended to a path without a suffix). The
+        file holds the hyper-parameters, spaces, schedules, RNG states and memories as JSON data
+        and the networks' and optimizer's tensors as ``.npy`` arrays; nothing is pickled unless an
+        attribute cannot be written as data (for example a lambda learning-rate schedule: a
+        warning names it). A path is written atomically: a crash, a kill or a full disk leaves a
+        previous file at ``path`` as it was. See :mod:`rlcore.stochdqn.checkpoint`.
+        """
+        save_model(self, path, exclude, include)
 
     @classmethod
     def load(  # type: ignore[override]
@@ -510,45 +601,87 @@ class StochDQN(OffPolicyAlgorithm):
         custom_objects: dict[str, Any] | None = None,
         print_system_info: bool = False,
         force_reset: bool = True,
+        allow_pickle: bool = False,
         **kwargs: Any,
     ) -> SelfStochDQN:
-        """SB3's ``load``, refusing a checkpoint of another algorithm (``ValueError``).
+        """Re-create a model saved by :meth:`save` (SB3's ``load`` arguments, plus ``allow_pickle``).
 
-        A StochDDQN checkpoint loaded as StochDQN (or an SB3 DQN one loaded as either) would
-        otherwise load silently and train with the wrong target.
+        Never runs code from the file by default: the file is JSON data and ``.npy`` arrays, and a
+        class it names must be one of the package's, torch's or SB3's known classes (or passed in
+        ``custom_objects``). Refused with :class:`rlcore.stochdqn.checkpoint.CheckpointError` (a
+        ``ValueError`` naming the file): another algorithm's checkpoint (a StochDDQN file loaded
+        as StochDQN, an SB3 DQN zip), a newer format version, tampered or malformed entries, and
+        any pickled entry unless ``allow_pickle=True`` or ``custom_objects`` replaces it.
+        ``allow_pickle=True`` (only for files you trust) also loads checkpoints written in SB3's
+        pickle-based zip format by earlier rlcore versions.
+
+        Args:
+            path: the file (``path.zip`` is tried when ``path`` has no suffix) or a binary stream.
+            env: the environment to train on (must have the saved spaces); None to only predict.
+            device: where to put the networks.
+            custom_objects: saved attributes to replace (by name), e.g.
+                ``{"learning_rate": 1e-4}``; classes among the values are trusted when the file
+                names them.
+            print_system_info: print the library versions saved in the file and the current ones.
+            force_reset: reset the env before training (SB3's default).
+            allow_pickle: unpickle pickled entries (can run code: trusted files only).
+            kwargs: attributes to set on the model after loading (as SB3).
         """
-        saved = _saved_algorithm(path)
-        if saved != cls.__name__:
-            what = f"a {saved} checkpoint" if saved else "not an rlcore StochDQN / StochDDQN file"
-            hint = f"; load it with {saved}.load" if saved else ""
-            raise ValueError(f"{path}: {what}, cannot load it as {cls.__name__}{hint}")
-        return super().load(
-            path, env, device, custom_objects, print_system_info, force_reset, **kwargs
+        if print_system_info:
+            print_checkpoint_versions(path)
+        model = load_model(
+            cls, path, env, device, custom_objects, force_reset, allow_pickle, **kwargs
         )
+        if model is None:  # an old SB3-format rlcore checkpoint, trusted by the caller
+            model = super().load(
+                path, env, device, custom_objects, print_system_info, force_reset, **kwargs
+            )
+        return model
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Save the replay buffer in the safe format of :meth:`save` (atomic for a path; SB3's
+        own writes a pickle)."""
+        if self.replay_buffer is None:
+            raise ValueError("the model has no replay buffer to save")
+        save_buffer(self.replay_buffer, path)
+
+    def load_replay_buffer(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        truncate_last_traj: bool = True,
+        allow_pickle: bool = False,
+    ) -> None:
+        """Load a replay buffer written by :meth:`save_replay_buffer` (SB3's pickled buffers are
+        refused: unpickling can run code). ``truncate_last_traj`` is accepted for SB3
+        compatibility and only matters for SB3's ``HerReplayBuffer`` (not used here)."""
+        buffer = load_buffer(path, self.device, allow_pickle)
+        if buffer.observation_space != self.observation_space:
+            raise ValueError(
+                f"{path}: the buffer's observation space {buffer.observation_space} differs from "
+                f"the model's {self.observation_space}"
+            )
+        if buffer.action_space != self.action_space:
+            raise ValueError(
+                f"{path}: the buffer's action space {buffer.action_space} differs from the "
+                f"model's {self.action_space}"
+            )
+        self.replay_buffer = buffer
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_q_params"]
+        """Attributes not saved: SB3's, the networks (saved as the policy's state dict) and what
+        ``_setup_model`` rebuilds from the saved hyper-parameters."""
+        return [
+            *super()._excluded_save_params(),
+            "q_net",
+            "q_net_target",
+            "_q_params",
+            "_grid",
+            "lr_schedule",
+            "exploration_schedule",
+        ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
-
-
-def _saved_algorithm(path: str | pathlib.Path | io.BufferedIOBase) -> str | None:
-    """The ``algorithm_name`` stored in an SB3 zip checkpoint (None for other algorithms)."""
-    file = open_path(path, "r", suffix="zip")
-    start = file.tell()
-    try:
-        with zipfile.ZipFile(file) as archive:
-            data = json.loads(archive.read("data")) if "data" in archive.namelist() else {}
-    except (zipfile.BadZipFile, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not an SB3 checkpoint (zip with a 'data' entry): {e}") from e
-    finally:
-        if isinstance(path, io.BufferedIOBase):
-            file.seek(start)  # the caller's stream: rewind for SB3's own load
-        else:
-            file.close()
-    name = data.get("algorithm_name")
-    return name if isinstance(name, str) else None
 
 
 class StochDDQN(StochDQN):
