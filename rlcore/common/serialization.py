@@ -292,9 +292,11 @@ def _read_entry(
                 if len(data) != want:
                     raise EOFError(f"entry ended after {start * dtype.itemsize + len(data)} bytes")
                 piece = np.frombuffer(data, dtype=dtype)
-                if skip_zeros and not piece.any():
-                    continue  # the buffer is zero-filled: leave its pages uncommitted
-                flat[start:stop] = piece
+                if skip_zeros:  # the buffer is zero-filled: write only the non-zero entries,
+                    nz = np.flatnonzero(piece)  # so untouched pages stay uncommitted
+                    flat[start + nz] = piece[nz]
+                else:
+                    flat[start:stop] = piece
             if fp.read(1):
                 raise ValueError("entry has trailing bytes")
         except (EOFError, ValueError, OSError, zipfile.BadZipFile) as exc:
