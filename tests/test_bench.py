@@ -130,8 +130,12 @@ def test_resume_with_other_settings_is_refused(tabular_quick: Path, tmp_path: Pa
     out = tmp_path / "other"
     shutil.copytree(tabular_quick, out)
     runs = plan("tabular", "quick", budget=200)
-    with pytest.raises(ResultsError, match="another benchmark configuration"):
+    with pytest.raises(ResultsError, match="another benchmark configuration") as info:
         run_suite(runs, out, suite="tabular", profile="quick", progress=False)
+    # the message names the settings that differ, with both values
+    assert "budget: 300 in the folder, 200 asked (30 run(s))" in str(info.value)
+    assert "eval_steps: [150, 300] in the folder, [100, 200] asked" in str(info.value)
+    assert "suite:" not in str(info.value) and "profile:" not in str(info.value)
 
 
 def test_same_seed_same_rows(tabular_quick: Path) -> None:
@@ -151,25 +155,6 @@ def test_parallel_jobs_give_identical_results(tabular_quick: Path, tmp_path: Pat
     assert len(summary.executed) == len(runs) == 6
     by_id = {r.run_id for r in runs}
     serial = [r for r in read_rows(tabular_quick / "results.jsonl") if r["run_id"] in by_id]
-    assert _det(read_rows(summary.results)) == _det(serial)
-
-
-def test_ray_backend_gives_identical_results(tabular_quick: Path, tmp_path: Path) -> None:
-    pytest.importorskip("ray", reason="optional extra rlcore[ray] not installed")
-    runs = plan("tabular", "quick", algorithms=("StochSarsa",), envs=("LargeActionMDP-v0",))
-    summary = run_suite(
-        runs,
-        tmp_path / "ray",
-        suite="tabular",
-        profile="quick",
-        jobs=1,
-        backend="ray",
-        progress=False,
-    )
-    assert summary.executed == [r.run_id for r in runs]
-    serial = [
-        r for r in read_rows(tabular_quick / "results.jsonl") if r["run_id"] == runs[0].run_id
-    ]
     assert _det(read_rows(summary.results)) == _det(serial)
 
 
@@ -347,3 +332,25 @@ def test_rumour_batched_decisions_equal_stepping_the_env() -> None:
             (d.answer, d.chunk, d.posts_read) for d in stepped
         ]
         assert returns == pytest.approx(stepped_returns)
+
+
+def test_version_default_profile_and_closed_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    import rlcore
+    from rlcore.bench.cli import build_parser
+
+    assert rlcore_main(["--version"]) == 0
+    assert capsys.readouterr().out == f"rlcore {rlcore.__version__}\n"
+    assert build_parser().parse_args(["run", "tabular"]).profile == "quick"
+    assert build_parser().parse_args(["run", "tabular", "--full"]).profile == "full"
+    # `python -m rlcore.bench list | head -1`: the reader goes away, no traceback
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlcore.bench", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # before the command prints (it imports for seconds first)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141 and err == ""

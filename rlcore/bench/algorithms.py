@@ -37,7 +37,7 @@ from rlcore import tabular
 from rlcore.bench.protocol import Point, get_evaluator, train_with_eval_points
 
 if TYPE_CHECKING:
-    from rlcore.bench.suites import RunSpec
+    from rlcore.bench.spec import RunSpec
 
 
 # ------------------------------------------------------------------------ random policy

@@ -1,9 +1,13 @@
 """Command line of the benchmark: ``rlcore bench ...`` or ``python -m rlcore.bench ...``.
 
 rlcore bench list                                   # suites, profiles, algorithms
-rlcore bench run SUITE [--quick | --profile full] [--out DIR] [--jobs N] [--backend ray]
+rlcore bench run SUITE [--full] [--out DIR] [--jobs N] [--backend ray [--ray-address ADDR]]
 rlcore bench SUITE ...                              # same as `run SUITE ...`
 rlcore bench report RESULTS [RESULTS ...] [--out DIR] [--readme README.md]
+
+``run`` uses the quick profile unless ``--full`` (or ``--profile full``) is given. Exit status:
+0 done, 2 bad input or a refused / failed call (message on stderr, no traceback), 130 when
+interrupted (Ctrl-C or SIGTERM; the results folder resumes with the same command).
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rlcore.bench.algorithms import REGISTRY
-from rlcore.bench.runner import BACKENDS, run_suite
+from rlcore.bench.runner import BACKENDS, RAY_CONNECT_TIMEOUT, run_suite
 from rlcore.bench.store import ResultsError
 from rlcore.bench.suites import SUITES, plan
+from rlcore.cli import exit_quietly_on_broken_pipe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,10 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("suite", choices=sorted(SUITES), help="suite to run")
     prof = run.add_mutually_exclusive_group()
     prof.add_argument(
-        "--profile", choices=("quick", "full"), default="full", help="size (default full)"
+        "--profile", choices=("quick", "full"), default="quick", help="size (default quick)"
     )
     prof.add_argument(
         "--quick", action="store_const", const="quick", dest="profile", help="= --profile quick"
+    )
+    prof.add_argument(
+        "--full",
+        action="store_const",
+        const="full",
+        dest="profile",
+        help="= --profile full (the published results; hours)",
     )
     run.add_argument(
         "--out", type=Path, help="results folder (default bench_results/SUITE-PROFILE)"
@@ -46,7 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--jobs", type=int, default=1, help="runs in parallel (default 1)")
     run.add_argument("--backend", choices=BACKENDS, default="local", help="local processes or Ray")
-    run.add_argument("--ray-address", help="address of a running Ray cluster (backend ray)")
+    run.add_argument(
+        "--ray-address",
+        help="Ray cluster to use: auto, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS, "
+        "else a local Ray instance on 127.0.0.1 with --jobs CPUs)",
+    )
+    run.add_argument(
+        "--ray-timeout",
+        type=float,
+        default=RAY_CONNECT_TIMEOUT,
+        help=f"seconds to wait for the Ray address to answer (default {RAY_CONNECT_TIMEOUT:g})",
+    )
+    run.add_argument(
+        "--no-ship",
+        dest="ship",
+        action="store_false",
+        default=None,
+        help="Ray cluster: do not send this rlcore to the workers (every node has the same "
+        "version installed); by default it is shipped with Ray's runtime_env py_modules",
+    )
     run.add_argument("--seeds", type=int, nargs="+", help="override the profile's seeds")
     run.add_argument("--budget", type=int, help="override the training steps per run")
     run.add_argument("--eval-points", type=int, help="override the number of evaluation points")
@@ -107,9 +137,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         backend=args.backend,
         ray_address=args.ray_address,
+        ray_timeout=args.ray_timeout,
+        ship_package=args.ship,
         isolate=args.isolate,
         progress=not args.no_progress,
     )
+    if summary.recovered:
+        print(f"rlcore bench: recovered: {summary.recovered}", file=sys.stderr)
     print(
         f"{args.suite} ({args.profile}): {summary.planned} runs planned, {summary.skipped} already "
         f"finished (skipped), {len(summary.executed)} executed in {summary.seconds:.1f} s; "
@@ -136,9 +170,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``rlcore bench``; returns the exit status (2 on bad input)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in SUITES:
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
@@ -148,6 +180,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _cmd_run(args)
         return _cmd_report(args)
-    except (ResultsError, FileNotFoundError, KeyError, ValueError, ImportError, RuntimeError) as e:
-        print(f"rlcore bench: error: {e}", file=sys.stderr)
+    except BrokenPipeError:
+        raise  # stdout closed by its reader: handled by exit_quietly_on_broken_pipe
+    except KeyboardInterrupt as e:
+        why = f" ({e})" if str(e) else ""
+        print(
+            f"rlcore bench: interrupted{why}; finished runs are kept: rerun the same command "
+            "to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except (ResultsError, KeyError, ValueError, ImportError, RuntimeError, OSError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        if isinstance(e, OSError) and e.strerror and e.filename:
+            msg = f"{e.filename}: {e.strerror}"
+        print(f"rlcore bench: error: {msg}", file=sys.stderr)
         return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``rlcore bench``; returns the exit status (2 on bad input, 130 when
+    interrupted)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return exit_quietly_on_broken_pipe(lambda: _main(args))

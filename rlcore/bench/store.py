@@ -24,8 +24,9 @@ A row (:data:`FIELDS`, in this order):
 Reading is strict: a line that does not parse, a missing or ill-typed field, a duplicate
 evaluation point, or a run whose points are not all present raises :class:`ResultsError` naming
 the file and the line, so a damaged file never turns into a wrong table. Writes append whole
-runs (one ``write`` of all of a run's rows, then ``fsync``); :func:`rewrite_rows` replaces the
-file atomically (temporary file, then rename).
+runs (one ``write`` of all of a run's rows, then ``fsync``; a failed write is truncated away);
+:func:`recover_tail` removes what a crash in the middle of a write left, so a resume recovers
+by itself; :func:`rewrite_rows` replaces the file atomically (temporary file, then rename).
 """
 
 from __future__ import annotations
@@ -291,16 +292,116 @@ def append_rows(path: str | Path, rows: Sequence[Row]) -> None:
     """Append the rows of one finished run in a single write, then flush to disk.
 
     Rows are validated first (an invalid row is never written). A new CSV file gets its header.
+    The write is all or nothing as far as this process can tell: if it fails (a full disk,
+    ``ENOSPC``; an I/O error) the file is truncated back to its previous size and the error is
+    raised with the file's name. A crash in the middle of the write can still leave a cut last
+    line; :func:`recover_tail` removes it when the run resumes.
+
+    Raises:
+        OSError: the write failed (the message names the file; the file is as before).
     """
     path = Path(path)
     fmt = results_format(path)
     rows = [validate_row(r, f"row to write to {path}") for r in rows]
-    new = not path.exists() or path.stat().st_size == 0
-    data = _encode(rows, fmt, header=new)
-    with open(path, "a", encoding="utf-8", newline="") as f:
-        f.write(data)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        data = memoryview(_encode(rows, fmt, header=size == 0).encode("utf-8"))
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        except OSError as e:
+            try:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+                state = f"the file was restored to its previous {size} bytes"
+            except OSError:
+                state = "the cut rows are removed when the run resumes"
+            raise OSError(
+                e.errno,
+                f"writing {len(rows)} row(s) of run {rows[0]['run_id'] if rows else '?'!r} to "
+                f"{path} failed: {e.strerror or e}; {state}; free space and rerun the same "
+                "command to resume",
+            ) from e
+    finally:
+        os.close(fd)
+
+
+def recover_tail(path: str | Path) -> str | None:
+    """Remove what a write cut by a crash left at the end of a results file.
+
+    Rows are appended one run per write, so a crash (``kill -9``, power loss, a full disk in
+    another process) can only damage the end of the file: an unterminated last line, and
+    complete rows of a run whose other points never made it. Exactly those are removed (the
+    file is truncated); the run is then redone by the resume. Damage anywhere else is not the
+    trace of a cut write and is left for :func:`read_rows` to report.
+
+    Returns:
+        A description of what was removed, or None when the file ended cleanly.
+    """
+    path = Path(path)
+    fmt = results_format(path)
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1  # end of the last complete line
+    cut = len(data) - end
+    lines = data[:end].split(b"\n")[:-1]
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    first = 1 if fmt == "csv" and lines else 0  # CSV header
+    # the trailing block of lines that belong to one run, and whether that run is incomplete
+    block: list[Row] = []
+    for k in range(len(lines) - 1, first - 1, -1):
+        try:
+            text = lines[k].decode("utf-8")
+            rows, _ = (
+                _parse_jsonl(text + "\n", path)
+                if fmt == "jsonl"
+                else _parse_csv(",".join(FIELDS) + "\n" + text + "\n", path)
+            )
+        except (ResultsError, UnicodeDecodeError):
+            break
+        if not rows or (block and rows[0]["run_id"] != block[0]["run_id"]):
+            break
+        block.insert(0, rows[0])
+    start = len(lines) - len(block)
+    drop_rows = 0
+    if block:
+        rid, n_points = block[0]["run_id"], block[0]["n_points"]
+        earlier = 0
+        for line in lines[first:start]:
+            earlier += int(f'"{rid}"'.encode() in line or f",{rid},".encode() in line)
+        if earlier == 0 and len({r["point"] for r in block}) < n_points:
+            drop_rows = len(block)
+    if not cut and not drop_rows:
+        return None
+    keep = offsets[len(lines) - drop_rows]
+    with open(path, "r+b") as f:
+        f.truncate(keep)
         f.flush()
         os.fsync(f.fileno())
+    what = []
+    if drop_rows:
+        what.append(f"{drop_rows} row(s) of the unfinished run {block[0]['run_id']!r}")
+    if cut:
+        what.append(f"an unterminated last line of {cut} byte(s)")
+    return f"{path}: removed what a cut write left: {' and '.join(what)}; the run is redone"
+
+
+def _replace_atomically(path: Path, data: str) -> None:
+    """Write ``data`` to a temporary file next to ``path``, fsync, rename over ``path``; the
+    temporary file is removed if anything fails."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def rewrite_rows(path: str | Path, rows: Sequence[Row]) -> None:
@@ -308,17 +409,27 @@ def rewrite_rows(path: str | Path, rows: Sequence[Row]) -> None:
     path = Path(path)
     fmt = results_format(path)
     rows = [validate_row(r, f"row to write to {path}") for r in rows]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(_encode(rows, fmt, header=True))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _replace_atomically(path, _encode(rows, fmt, header=True))
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    _replace_atomically(Path(path), json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def prepare_folder(out: str | Path) -> Path:
+    """Create the results folder ``out`` if needed; a clear :class:`ResultsError` when it is a
+    file or cannot be created (whether it is writable is checked by taking its lock)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ResultsError(
+            f"--out {str(out)!r} is a file, not a folder: give a folder for the results "
+            "(it is created if needed)"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ResultsError(
+            f"cannot create the results folder {str(out)!r}: {e.strerror or e}"
+        ) from None
+    return out
