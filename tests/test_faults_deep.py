@@ -240,3 +240,42 @@ def test_crafted_files_with_pickled_payloads_do_not_run(tmp_path):
                 algo.load(tmp_path / name, env=reach(), custom_objects={"learning_rate": 1e-3})
     assert not marker.exists()
     assert not list(tmp_path.glob("*.pth-marker"))
+
+
+class _HugeDiscrete(gym.Env):
+    """One-step env with ``n`` actions and no action coordinates (no ``action_grid``)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def __init__(self, n):
+        self.action_space = gym.spaces.Discrete(n)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 0.0, True, False, {}
+
+
+@pytest.mark.parametrize(
+    "policy, env, what",
+    [
+        ("ActionHeadPolicy", lambda: reach_n(10**10), r"ActionHeadPolicy \(per-action head\)"),
+        ("MlpPolicy", lambda: _HugeDiscrete(10**10), r"MlpPolicy \(learned action embedding"),
+    ],
+)
+def test_n_row_tables_that_cannot_fit_raise_memory_error_before_allocating(policy, env, what):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(MemoryError, match=what + r".*shape \(10000000000, \d+\).*GiB but only"):
+        StochDQN(policy, env(), buffer_size=100)
+    assert time.perf_counter() - start < 30  # (a generous bound: a real allocation would hang)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 200 * 1024  # nothing n-sized was allocated (one table would be > 37 GiB)
+
+
+def reach_n(n):
+    return gym.make("rlcore/TargetReach-v0", n_actions=n, dim=1)
