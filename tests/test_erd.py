@@ -10,10 +10,25 @@ import numpy as np
 import pytest
 import torch
 from rlcore.envs.rumour.env import RumourStreamEnv
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+from stable_baselines3.common.logger import configure
 
 from rlcore.common.serialization import save_checkpoint
-from rlcore.erd import ERD, Decision, accuracy_by_deadline, compute_metrics, format_table
-from rlcore.erd.baselines import checkpoint_decisions, sb3_decisions, train_sb3_baseline
+from rlcore.erd import (
+    ERD,
+    Decision,
+    accuracy_by_deadline,
+    compute_metrics,
+    format_table,
+    rdm_outputs,
+)
+from rlcore.erd.baselines import (
+    checkpoint_decisions,
+    majority_decisions,
+    sb3_decisions,
+    threshold_decisions,
+    train_sb3_baseline,
+)
 from rlcore.erd.metrics import flip_rate
 
 EASY = dict(synthetic_kwargs=dict(n_events=500, seed=0, difficulty="easy"))
@@ -172,3 +187,87 @@ def test_baselines_on_the_same_streams(trained: ERD, envs_easy) -> None:
         )
     with pytest.raises(TypeError, match="obs_mode 'bow' or 'tfidf'"):
         train_sb3_baseline(envs_easy[0])
+
+
+class _Recorder(BaseCallback):
+    """Counts the hooks ERD calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[str, int] = {"start": 0, "step": 0, "phase": 0, "end": 0}
+        self.phases: list[str] = []
+
+    def _on_training_start(self) -> None:
+        self.calls["start"] += 1
+
+    def _on_step(self) -> bool:
+        self.calls["step"] += 1
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.calls["phase"] += 1
+        self.phases.append(self.locals["phase"])
+
+    def _on_training_end(self) -> None:
+        self.calls["end"] += 1
+
+
+def test_erd_logs_to_an_sb3_logger_and_calls_sb3_callbacks(tmp_path: Path) -> None:
+    env = RumourStreamEnv(synthetic_kwargs=dict(n_events=80, seed=0, difficulty="easy"))
+    small = dict(embedding_dim=8, hidden_size=8, cm_hidden=8, rdm_pretrain_epochs=2, seed=0)
+    model = ERD(env, cm_input="probs+delta", learning_starts=20, **small)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    recorder = _Recorder()
+    evaluation = EvalCallback(
+        RumourStreamEnv(
+            synthetic_kwargs=dict(n_events=80, seed=0, difficulty="easy"), split="test"
+        ),
+        n_eval_episodes=3,
+        eval_freq=20,
+        warn=False,
+        verbose=0,
+    )
+    model.learn(300, callback=[recorder, evaluation], progress_bar=True)
+    assert recorder.calls["start"] == recorder.calls["end"] == 1
+    assert recorder.calls["step"] >= 10 and model.num_timesteps >= 300
+    assert recorder.phases == ["rdm_pretrain"] * 2 + ["round", "rdm_truncated", "round"]
+    assert evaluation.n_calls == recorder.calls["step"] and evaluation.last_mean_reward > -np.inf
+    assert model.progress[0] == model.progress[1]  # the bar covered pre-training and CM steps
+    header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
+    assert {"rdm_pretrain/loss", "cm/behaviour_return", "round/train_accuracy"} <= set(header)
+
+    def stop_after_first_round(log: dict) -> bool:
+        return False
+
+    stopped = ERD(env, learning_starts=20, **small).learn(300, callback=stop_after_first_round)
+    assert [e["phase"] for e in stopped.logs].count("round") == 1
+
+
+def test_probs_delta_predict_matches_decide_and_threshold_baselines() -> None:
+    env = RumourStreamEnv(synthetic_kwargs=dict(n_events=120, seed=0, difficulty="easy"))
+    test = RumourStreamEnv(
+        synthetic_kwargs=dict(n_events=120, seed=0, difficulty="easy"), split="test"
+    )
+    model = ERD(env, cm_input="probs+delta", embedding_dim=8, hidden_size=8, seed=0,
+                rdm_pretrain_epochs=2, learning_starts=20).learn(400)  # fmt: skip
+    decisions = model.decide(test.streams)
+    for i in range(8):
+        obs, _ = test.reset(options={"event_index": i})
+        state, start, done = None, np.array([True]), False
+        while not done:
+            action, state = model.predict(obs[None], state=state, episode_start=start)
+            start = np.array([False])
+            obs, _, done, _, info = test.step(int(action[0]))
+        assert (
+            info["chunks_read"] == decisions[i].chunk + 1 and info["answer"] == decisions[i].answer
+        )
+    probs = [p for p, _ in rdm_outputs(model.rdm, test.streams)]
+    never = threshold_decisions(None, test.streams, 1.0, probs=[np.minimum(p, 0.99) for p in probs])
+    assert never == checkpoint_decisions(model.rdm, test.streams, None)
+    first = threshold_decisions(model.rdm, test.streams, 0.5)
+    assert first == checkpoint_decisions(None, test.streams, 1, probs=probs)
+    majority = majority_decisions(test.streams, 1)
+    assert all(d.answer == 1 and d.chunk == 0 for d in majority)
+    assert compute_metrics(majority)["flip_rate"] == 0.0
+    with pytest.raises(ValueError, match="threshold=0.2"):
+        threshold_decisions(model.rdm, test.streams, 0.2)

@@ -12,12 +12,16 @@ from rlcore.envs.rumour import (
     Event,
     Vocabulary,
     chunk_posts,
+    leave_one_group_out,
     load_dataset,
+    load_dataset_cached,
     load_jsonl,
     load_pheme,
     load_weibo,
     make_event,
     save_jsonl,
+    split_by_group,
+    split_by_ids,
     split_events,
     synthetic,
     tokenize,
@@ -252,3 +256,168 @@ def test_event_checks_label_and_order() -> None:
     with pytest.raises(ValueError, match="not sorted by time"):
         Event("x", 1, ((5.0, "a"), (1.0, "b")))
     assert make_event("x", 1, [(5, "a"), (1, "b")]).posts == ((1.0, "b"), (5.0, "a"))
+
+
+# ----------------------------------------------------------------------------- real PHEME data
+PHEME_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "pheme"
+PHEME_JSONL = PHEME_DIR / "pheme_v9_rnr_7events.jsonl"
+
+
+def test_load_raw_pheme_tree_keeps_event_veracity_and_sorted_posts() -> None:
+    events = load_pheme(PHEME_DIR / "gurlitt-all-rnr-threads")
+    assert len(events) == 138  # the README's count
+    assert sum(e.label for e in events) == 61 and sum(1 - e.label for e in events) == 77
+    assert {e.group for e in events} == {"gurlitt"}
+    assert sum(len(e.posts) for e in events) == 179
+    veracity = [e.veracity for e in events]
+    assert veracity.count("non-rumour") == 77 and veracity.count("true") == 59
+    assert veracity.count("unverified") == 2
+    for e in events:
+        times = [t for t, _ in e.posts]
+        assert times == sorted(times)
+    # the same threads as the release's JSON Lines conversion: ids, labels, posts, veracity
+    converted = {e.id: e for e in load_jsonl(PHEME_JSONL) if e.group == "gurlitt"}
+    assert converted == {e.id: e for e in events}
+
+
+def test_load_dataset_cached_parses_once_and_envs_share_it(tmp_path: Path) -> None:
+    import gymnasium as gym
+    import rlcore.envs  # noqa: F401
+
+    groups = ("gurlitt", "putinmissing")
+    path = save_jsonl(
+        [e for e in load_jsonl(PHEME_JSONL) if e.group in groups], tmp_path / "s.jsonl"
+    )
+    a = load_dataset_cached(path)
+    assert load_dataset_cached(path) is a and len(a) == 138 + 238
+    env = gym.make("rlcore/RumourStream-v0", dataset=path, test_groups=["gurlitt"])
+    test = gym.make("rlcore/RumourStream-v0", dataset=path, test_groups=["gurlitt"], split="test")
+    shared = {id(e) for e in a}  # one parsed corpus: the environments hold the same objects
+    assert all(id(e) in shared for e in env.unwrapped.events + test.unwrapped.events)
+    assert {s.event.group for s in test.unwrapped.streams} == {"gurlitt"}
+    assert "gurlitt" not in {s.event.group for s in env.unwrapped.streams}
+    save_jsonl(a[:10], path)  # a changed file is read again
+    assert len(load_dataset_cached(path)) == 10
+
+
+def test_tweet_text_normalization() -> None:
+    assert tokenize("@a @b @c RT &amp; see http://x.co/1 https://y.co/2 &lt;3") == [
+        "<user>",
+        "rt",
+        "see",
+        "<url>",
+        "<num>",
+    ]
+
+
+# ----------------------------------------------------------------------------- splits
+def test_leave_one_event_out_never_puts_an_event_on_both_sides() -> None:
+    events = load_jsonl(PHEME_JSONL)
+    folds = list(leave_one_group_out(events, val_fraction=0.1))
+    assert [g for g, _ in folds] == sorted({e.group for e in events}) and len(folds) == 7
+    for group, parts in folds:
+        ids = {p: {e.id for e in parts[p]} for p in parts}
+        assert not ids["train"] & ids["test"] and not ids["val"] & ids["test"]
+        assert not ids["train"] & ids["val"]
+        assert sum(len(v) for v in ids.values()) == len(events)
+        assert {e.group for e in parts["test"]} == {group}
+        assert group not in {e.group for e in parts["train"] + parts["val"]}
+    with pytest.raises(ValueError, match="group 'nope' is not a group"):
+        split_by_group(events, ["nope"])
+    with pytest.raises(ValueError, match="event 'x' has no group"):
+        split_by_group([Event("x", 1, ((0.0, "a"),))], ["g"])
+
+
+def test_split_by_ids() -> None:
+    events = synthetic(30, seed=0, difficulty="easy")
+    ids = [e.id for e in events]
+    parts = split_by_ids(events, val=ids[:3], test=ids[3:10])
+    assert [e.id for e in parts["test"]] == ids[3:10] and len(parts["train"]) == 20
+    only = split_by_ids(events, train=ids[:5], test=ids[5:7])
+    assert len(only["train"]) == 5 and not only["val"]
+    with pytest.raises(ValueError, match="in both the val and the test lists"):
+        split_by_ids(events, val=ids[:2], test=ids[1:3])
+    with pytest.raises(ValueError, match="test id 'ghost' is not the id"):
+        split_by_ids(events, test=["ghost"])
+
+
+def test_vocabulary_never_holds_a_word_seen_only_in_test_events() -> None:
+    from rlcore.envs.rumour.env import RumourStreamEnv
+
+    events = [e for e in load_jsonl(PHEME_JSONL) if e.group in ("gurlitt", "putinmissing")]
+    env = RumourStreamEnv(events, test_groups=["gurlitt"], min_freq=1, split="test")
+    train_words = {
+        w for e in events if e.group != "gurlitt" for _, x in e.posts for w in tokenize(x)
+    }
+    test_only = {w for e in env.events for _, x in e.posts for w in tokenize(x)} - train_words
+    assert "gurlitt" in test_only  # the news event's own name is only in its threads
+    assert not test_only & set(env.vocab.to_list())
+    with pytest.raises(ValueError, match="training part of the split is empty"):
+        RumourStreamEnv(events, split_ids={"train": [], "test": [events[0].id]}, split="test")
+
+
+# ----------------------------------------------------------------------------- bad data
+GOOD = '{"id": "ok", "label": 0, "posts": [{"t": 0, "text": "fine"}]}\n'
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "a", "label": 1, "posts": [{"t": NaN, "text": "x"}]}', "timestamp nan"),
+        ('{"id": "a", "label": 1, "posts": [{"t": Infinity, "text": "x"}]}', "timestamp inf"),
+        ('{"id": "a", "label": 1, "posts": [{"text": "x"}]}', "post 0 has no timestamp"),
+        (
+            '{"id": "ok", "label": 1, "posts": [[1, "x"]]}',
+            "duplicate event id 'ok' .first on line 1",
+        ),
+        ('{"id": "a", "label": "1", "posts": []}', "label '1' is not 0 or 1"),
+        ('{"id": "a", "label": true, "posts": []}', "label True is not 0 or 1"),
+        ('{"id": "a", "label": -1, "posts": []}', "label -1 is not 0 or 1"),
+        ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
+        ('{"id": {"x": 1}, "label": 1, "posts": []}', "id {'x': 1} must be a string"),
+    ],
+)
+def test_jsonl_bad_data_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(GOOD + line + "\n")
+    with pytest.raises(DataFormatError, match=rf"bad\.jsonl:2: .*{message}"):
+        load_jsonl(path)
+
+
+def test_non_utf8_bytes_name_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(
+        GOOD.encode() + '{"id": "b", "label": 1, "posts": [[0, "caf\xe9"]]}\n'.encode("latin-1")
+    )
+    with pytest.raises(DataFormatError, match=r"latin1\.jsonl:2: byte b'\\xe9' is not UTF-8"):
+        load_jsonl(path)
+    _pheme_tree(tmp_path / "tree")
+    tweet = next((tmp_path / "tree").rglob("reactions/1.json"))
+    tweet.write_bytes(b'{"created_at": "Wed Jan 07 11:30:00 +0000 2015",\n "text": "caf\xe9"}')
+    with pytest.raises(DataFormatError, match=r"1\.json:2: byte b'\\xe9' is not UTF-8"):
+        load_pheme(tmp_path / "tree")
+
+
+def test_pheme_duplicate_thread_and_weibo_duplicate_event(tmp_path: Path) -> None:
+    _pheme_tree(tmp_path)
+    copy = tmp_path / "other-all-rnr-threads" / "rumours" / "552783238415265792"
+    _tweet(copy / "source-tweets" / "9.json", "Wed Jan 07 11:06:08 +0000 2015", "again")
+    with pytest.raises(
+        DataFormatError, match=r"duplicate thread id '552783238415265792' \(also at"
+    ):
+        load_pheme(tmp_path)
+    weibo = tmp_path / "weibo"
+    _weibo_tree(weibo)
+    (weibo / "Weibo.txt").write_text("eid:555\tlabel:0\t555\neid:555\tlabel:1\t555\n")
+    with pytest.raises(DataFormatError, match=r"Weibo\.txt:2: duplicate event id '555'"):
+        load_weibo(weibo)
+    with pytest.raises(ValueError, match="timestamp nan is not a finite number"):
+        Event("x", 1, ((float("nan"), "a"),))
+
+
+def test_group_and_veracity_round_trip_through_jsonl(tmp_path: Path) -> None:
+    events = [
+        make_event("a", 1, [(2, "y"), (1, "x")], group="ferguson", veracity="false"),
+        make_event("b", 0, [(0, "z")]),
+    ]
+    assert load_jsonl(save_jsonl(events, tmp_path / "g.jsonl")) == events

@@ -112,3 +112,39 @@ def test_time_limit_and_vector_observations() -> None:
     bow = env.observation(env.streams[0], 0)
     assert bow[:-2].sum() == pytest.approx(1.0, abs=1e-5)
     assert env.observation_space.contains(bow)
+
+
+def test_make_vec_env_with_defaults_and_render_modes() -> None:
+    from stable_baselines3.common.env_util import make_vec_env
+
+    vec = make_vec_env("rlcore/RumourStream-v0", n_envs=2)  # SB3 asks for render_mode="rgb_array"
+    obs = vec.reset()
+    assert obs.shape == (2, 61)
+    frames = vec.get_images()
+    assert len(frames) == 2 and frames[0].shape == (24, 240, 3) and frames[0].dtype == np.uint8
+    vec.close()
+    env = gym.make("rlcore/RumourStream-v0", **SMALL, render_mode=None)
+    env.reset(seed=0)
+    assert env.render() is None
+    ansi = RumourStreamEnv(**SMALL, render_mode="ansi")
+    ansi.reset(seed=0)
+    assert ansi.render().startswith("[syn-0-")
+    with pytest.raises(ValueError, match="render_mode 'human'"):
+        RumourStreamEnv(**SMALL, render_mode="human")
+
+
+def test_split_by_group_in_the_env() -> None:
+    events = [
+        e.__class__(e.id, e.label, e.posts, group=f"g{i % 3}")
+        for i, e in enumerate(synthetic(90, seed=1, difficulty="easy"))
+    ]
+    test = RumourStreamEnv(events, test_groups=["g0"], split="test")
+    train = RumourStreamEnv(events, test_groups=["g0"], val_groups=["g1"])
+    val = RumourStreamEnv(events, test_groups=["g0"], val_groups=["g1"], split="val")
+    assert {s.event.group for s in test.streams} == {"g0"}
+    assert {s.event.group for s in train.streams} == {"g2"}
+    assert {s.event.group for s in val.streams} == {"g1"}
+    with pytest.raises(ValueError, match="val_groups needs test_groups"):
+        RumourStreamEnv(events, val_groups=["g1"])
+    with pytest.raises(ValueError, match="split_ids or test_groups, not both"):
+        RumourStreamEnv(events, test_groups=["g0"], split_ids={"test": []})

@@ -2,6 +2,10 @@
 
 * :func:`checkpoint_decisions`: an RDM that answers after a fixed number of chunks (or on the
   full stream with ``checkpoint=None``); it keeps reading afterwards, which gives its flip rate.
+* :func:`threshold_decisions`: an RDM that answers at the first chunk where its class
+  probability reaches a threshold (or on the last chunk): what a checkpoint module reading the
+  probabilities amounts to, with the threshold chosen on validation data.
+* :func:`majority_decisions`: always the training set's majority class, after one chunk.
 * :func:`train_sb3_baseline` / :func:`sb3_decisions`: an SB3 agent (PPO by default, or DQN)
   with an MLP policy on the environment's vector observations (``obs_mode="tfidf"``,
   ``cumulative=True``: the MLP has no memory, so it sees everything read so far). After it
@@ -35,18 +39,73 @@ def _decision(stream: Any, chunk: int, answer: int | None, later: np.ndarray) ->
 
 
 def checkpoint_decisions(
-    rdm: RDM, streams: Sequence[Any], checkpoint: int | None, device: str | torch.device = "cpu"
+    rdm: RDM | None,
+    streams: Sequence[Any],
+    checkpoint: int | None,
+    device: str | torch.device = "cpu",
+    probs: Sequence[np.ndarray] | None = None,
 ) -> list[Decision]:
     """Decisions of ``rdm`` answering after ``checkpoint`` chunks (``None``: the full stream;
-    shorter streams answer on their last chunk)."""
+    shorter streams answer on their last chunk); ``probs`` as in :func:`threshold_decisions`."""
     if checkpoint is not None and checkpoint < 1:
         raise ValueError(f"checkpoint={checkpoint!r}: expected a number of chunks >= 1 or None")
     out = []
-    for s, (probs, _) in zip(streams, rdm_outputs(rdm, streams, device), strict=True):
-        preds = probs.argmax(1)
+    for s, p in zip(streams, _probs_of(rdm, streams, probs, device), strict=True):
+        preds = p.argmax(1)
         c = s.n_chunks - 1 if checkpoint is None else min(checkpoint, s.n_chunks) - 1
         out.append(_decision(s, c, int(preds[c]), preds[c:]))
     return out
+
+
+def _probs_of(
+    rdm: RDM | None,
+    streams: Sequence[Any],
+    probs: Sequence[np.ndarray] | None,
+    device: str | torch.device,
+) -> list[np.ndarray]:
+    if probs is not None:
+        if len(probs) != len(streams):
+            raise ValueError(f"{len(probs)} probability arrays for {len(streams)} streams")
+        return list(probs)
+    if rdm is None:
+        raise ValueError("give an rdm or precomputed probs")
+    return [p for p, _ in rdm_outputs(rdm, streams, device)]
+
+
+def threshold_decisions(
+    rdm: RDM | None,
+    streams: Sequence[Any],
+    threshold: float,
+    device: str | torch.device = "cpu",
+    probs: Sequence[np.ndarray] | None = None,
+) -> list[Decision]:
+    """Answer at the first chunk where the RDM's larger class probability is at least
+    ``threshold`` (the last chunk when it never is).
+
+    Args:
+        rdm: the detector (unused when ``probs`` is given).
+        streams: the streams to decide on.
+        threshold: in ``[0.5, 1]``.
+        probs: optional precomputed ``(n_chunks, 2)`` probabilities per stream
+            (:func:`rlcore.erd.rdm_outputs`), to sweep thresholds without re-running the RDM.
+    """
+    if not 0.5 <= threshold <= 1.0:
+        raise ValueError(f"threshold={threshold!r}: expected a probability in [0.5, 1]")
+    out = []
+    for s, p in zip(streams, _probs_of(rdm, streams, probs, device), strict=True):
+        preds = p.argmax(1)
+        hits = np.flatnonzero(p.max(1) >= threshold)
+        c = int(hits[0]) if hits.size else s.n_chunks - 1
+        out.append(_decision(s, c, int(preds[c]), preds[c:]))
+    return out
+
+
+def majority_decisions(streams: Sequence[Any], majority: int) -> list[Decision]:
+    """Always answer ``majority`` (the training events' majority class) after the first chunk;
+    the prediction never changes (no flip)."""
+    if majority not in (0, 1):
+        raise ValueError(f"majority={majority!r}: expected 0 or 1")
+    return [_decision(s, 0, majority, np.full(s.n_chunks, majority)) for s in streams]
 
 
 def train_sb3_baseline(

@@ -251,6 +251,10 @@ class ERD:
             self._vec_env = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
         return self._vec_env
 
+    def get_vec_normalize_env(self) -> None:
+        """SB3 callbacks ask for it; ERD never normalizes its token observations."""
+        return None
+
     def _init_callback(self, callback: CallbackType, progress_bar: bool) -> BaseCallback:
         if callback is None:
             callbacks: list[BaseCallback] = []
