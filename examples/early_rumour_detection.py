@@ -3,8 +3,9 @@ held-out test split against the RDM answering at fixed checkpoints and on the fu
 
     .venv/bin/python examples/early_rumour_detection.py        # a few minutes on CPU
 
-Swap the data set for a real one with ``dataset=load_pheme("path/to/pheme")`` (or
-``load_weibo``, ``load_jsonl``, or just the path).
+Swap the data set for a real one with ``dataset="../shared/data/pheme/pheme_v9_rnr_7events.jsonl"``
+(or ``load_pheme(folder)``, ``load_weibo``, ``load_jsonl``) and split by news event with
+``test_groups=["ferguson"]``; ``benchmarks/rumour_pheme.py`` runs the full protocol.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 
 from rlcore import ERD
 from rlcore.erd import compute_metrics, format_table
-from rlcore.erd.baselines import checkpoint_decisions
+from rlcore.erd.baselines import checkpoint_decisions, threshold_decisions
 
 
 def main() -> None:
@@ -66,6 +67,15 @@ def main() -> None:
     for k in (1, 4, 16):
         rows[f"RDM@{k} chunks"] = compute_metrics(checkpoint_decisions(pretrained_rdm, streams, k))
     rows["RDM full stream"] = compute_metrics(checkpoint_decisions(pretrained_rdm, streams, None))
+    # the confidence-threshold stop: its threshold should be chosen on validation events
+    val_streams = val_env.unwrapped.streams
+    best = max(
+        (0.6, 0.8, 0.9, 0.95, 0.99),
+        key=lambda tau: compute_metrics(threshold_decisions(pretrained_rdm, val_streams, tau))[
+            "sea"
+        ],
+    )
+    rows[f"threshold {best}"] = compute_metrics(threshold_decisions(pretrained_rdm, streams, best))
     print(format_table(rows))
 
 
