@@ -9,11 +9,13 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rlcore.bench import ResultsError, plan, read_rows, run_one, run_suite
-from rlcore.bench.report import load_results, mean_ci, write_report
+from rlcore.bench.report import load_results, write_report
 from rlcore.bench.runner import RUN_LOG
+from rlcore.bench.stats import bootstrap_ci, iqm
 from rlcore.bench.store import FIELDS, append_rows, validate_row
 from rlcore.cli import main as rlcore_main
 
@@ -289,11 +291,21 @@ def test_report_embedded_in_readme(tabular_quick: Path, tmp_path: Path) -> None:
     assert readme.read_text() == "# no markers\n"
 
 
-def test_mean_ci() -> None:
-    m, h = mean_ci([1.0, 2.0, 3.0])
-    assert m == pytest.approx(2.0) and h == pytest.approx(4.303 / 3**0.5, rel=1e-4)
-    m, h = mean_ci([5.0])
-    assert m == 5.0 and h != h  # nan: no interval from one seed
+def test_bootstrap_ci_stays_within_possible_values() -> None:
+    # three seeds of a success rate: Student t would give 0.33 ± 1.43, i.e. [-1.1, 1.8]
+    m, lo, hi = bootstrap_ci([0.0, 0.0, 1.0])
+    assert m == pytest.approx(1 / 3) and 0.0 <= lo < m < hi <= 1.0
+    assert (lo, hi) == (0.0, 1.0)  # resamples of 3 values reach all-0 and all-1 means
+    assert bootstrap_ci([0.0, 0.0, 1.0]) == (m, lo, hi)  # deterministic
+    m, lo, hi = bootstrap_ci([-100.0, -13.0, -13.0, -15.0, -13.0], bounds=(-100.0, -13.0))
+    assert -100.0 <= lo <= m <= hi <= -13.0
+    m, lo, hi = bootstrap_ci([5.0])
+    assert m == 5.0 and lo != lo and hi != hi  # nan: no interval from one seed
+    assert iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0, -50.0, 1.5, 2.5])) == pytest.approx(1.75)
+    m, lo, hi = bootstrap_ci(np.arange(20.0), statistic=iqm)
+    assert m == pytest.approx(9.5) and lo < m < hi
+    with pytest.raises(ValueError, match="finite values"):
+        bootstrap_ci([1.0, float("nan")])
 
 
 def test_bad_command_line_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -344,13 +356,14 @@ def test_version_default_profile_and_closed_pipe(capsys: pytest.CaptureFixture[s
     assert capsys.readouterr().out == f"rlcore {rlcore.__version__}\n"
     assert build_parser().parse_args(["run", "tabular"]).profile == "quick"
     assert build_parser().parse_args(["run", "tabular", "--full"]).profile == "full"
-    # `python -m rlcore.bench list | head -1`: the reader goes away, no traceback
+    # `rlcore --version | head -0`: the reader is gone before the command prints; no traceback
+    # (`rlcore bench ...` and `python -m rlcore.bench ...` go through the same wrapper)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rlcore.bench", "list"],
+        [sys.executable, "-m", "rlcore.cli", "--version"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    proc.stdout.close()  # before the command prints (it imports for seconds first)
+    proc.stdout.close()  # before the command prints (it imports for a moment first)
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 141 and err == ""

@@ -1,14 +1,18 @@
 """One-command benchmark suite: rlcore's agents against Stable-Baselines3.
 
-    rlcore bench run tabular --quick --out bench_results/tabular   # or: python -m rlcore.bench
+    rlcore bench run tabular --out bench_results/tabular     # quick profile; or: python -m rlcore.bench
     rlcore bench report bench_results/tabular
 
-Modules: :mod:`~rlcore.bench.suites` (suites, profiles, run matrix),
+Modules: :mod:`~rlcore.bench.spec` (the run specification: env specs, groups, profiles, runs),
+:mod:`~rlcore.bench.suites` (suites, profiles, run matrix),
 :mod:`~rlcore.bench.algorithms` (algorithm adapters and their registry),
 :mod:`~rlcore.bench.protocol` (the shared training / evaluation protocol),
 :mod:`~rlcore.bench.runner` (resumable runs, local processes or Ray),
-:mod:`~rlcore.bench.store` (tidy, strictly validated results files),
-:mod:`~rlcore.bench.report` (Markdown tables and PNG plots), :mod:`~rlcore.bench.cli`.
+:mod:`~rlcore.bench.store` (tidy, strictly validated, crash-safe results files),
+:mod:`~rlcore.bench.lock` (one writer per results folder),
+:mod:`~rlcore.bench.stats` (bootstrap intervals), :mod:`~rlcore.bench.markdown` (tables),
+:mod:`~rlcore.bench.plots` (figures), :mod:`~rlcore.bench.report` (the report),
+:mod:`~rlcore.bench.cli`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,146 @@
+"""Markdown tables of benchmark results (numbers formatted for reading, intervals by bootstrap).
+
+Every "mean [low, high]" cell is the mean across seeds and its 95% percentile-bootstrap
+interval (:func:`rlcore.bench.stats.bootstrap_ci`); one seed gives the mean alone. Tables are
+built with :func:`table` (a header, an alignment row and one row per list of cells).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rlcore.bench.algorithms import BASELINE
+from rlcore.bench.stats import algorithm_order, bootstrap_ci, group_by
+from rlcore.bench.store import Row
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
+    """Markdown table lines. ``align``: one letter per column, ``l`` or ``r`` (default: the
+    first column left, the others right)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    if len(align) != len(header) or any(len(r) != len(header) for r in rows):
+        raise ValueError(f"every row needs {len(header)} cells (header {list(header)})")
+    sep = ["---" if a == "l" else "---:" for a in align]
+    return ["| " + " | ".join(cells) + " |" for cells in [header, sep, *rows]]
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """A number for a table: ``—`` for nan, scientific when tiny or huge."""
+    if math.isnan(x):
+        return "—"
+    if x != 0 and (abs(x) < 1e-2 or abs(x) >= 1e5):
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{digits}g}" if abs(x) >= 1 else f"{x:.{digits}f}"
+
+
+def fmt_n(n: int) -> str:
+    """``10^k`` for powers of ten, else the integer."""
+    k = round(math.log10(n)) if n > 0 else 0
+    return f"10^{k}" if n == 10**k and k >= 2 else str(n)
+
+
+def _ci(values: Sequence[float], number: str = "g") -> str:
+    m, lo, hi = bootstrap_ci(values)
+    f = {
+        "g": fmt,
+        "sci": lambda x: f"{x:.2e}",
+        "fixed": lambda x: f"{x:.3f}",
+    }[number]
+    return f(m) if math.isnan(lo) else f"{f(m)} [{f(lo)}, {f(hi)}]"
+
+
+def single_n_table(final: list[Row]) -> list[str]:
+    """One environment at one action count: final return, seconds per step, speed-up and
+    return difference to the baseline (SB3 DQN), peak memory; one row per algorithm."""
+    by_algo = group_by(final, "algorithm")
+    base = by_algo.get((BASELINE,))
+    base_sps = sum(r["run_sec_per_step"] for r in base) / len(base) if base else math.nan
+    base_ret = sum(r["return"] for r in base) / len(base) if base else math.nan
+    rows = []
+    for algo in algorithm_order({k[0] for k in by_algo}):
+        rs = by_algo[(algo,)]
+        ret = [r["return"] for r in rs]
+        sps = [r["run_sec_per_step"] for r in rs]
+        mean_ret, mean_sps = sum(ret) / len(ret), sum(sps) / len(sps)
+        speed = base_sps / mean_sps if mean_sps > 0 else math.nan
+        rows.append(
+            [
+                algo,
+                str(len(rs)),
+                _ci(ret),
+                _ci(sps, "sci"),
+                f"{fmt(speed)}×",
+                fmt(mean_ret - base_ret),
+                f"{max(r['peak_mem_mb'] for r in rs):.0f}",
+            ]
+        )
+    header = [
+        "algorithm",
+        "seeds",
+        "final return, mean [95% CI]",
+        "s / step",
+        f"speed-up vs {BASELINE}",
+        f"return − {BASELINE}",
+        "peak MiB",
+    ]
+    return table(header, rows)
+
+
+def scaling_table(final: list[Row]) -> list[str]:
+    """One environment at several action counts: seconds per step against ``n`` (with the
+    speed-up over the baseline at the same ``n``) and peak memory against ``n``."""
+    ns = sorted({r["n"] for r in final})
+    algos = algorithm_order({r["algorithm"] for r in final})
+    cells = group_by(final, "algorithm", "n")
+    mean = {k: sum(r["run_sec_per_step"] for r in v) / len(v) for k, v in cells.items()}
+    rows = []
+    for n in ns:
+        row = [fmt_n(n)]
+        for a in algos:
+            if (a, n) not in cells:
+                row.append("—")
+                continue
+            base = mean.get((BASELINE, n))
+            ratio = f" ({fmt(base / mean[(a, n)])}×)" if base and a != BASELINE else ""
+            row.append(_ci([r["run_sec_per_step"] for r in cells[(a, n)]], "sci") + ratio)
+        rows.append(row)
+    mem_rows = [
+        [fmt_n(n)]
+        + [
+            f"{max(r['peak_mem_mb'] for r in cells[(a, n)]):.0f}" if (a, n) in cells else "—"
+            for a in algos
+        ]
+        for n in ns
+    ]
+    return [
+        "Training seconds per environment step (mean [95% bootstrap CI] across seeds); in "
+        f"brackets the speed-up over {BASELINE} at the same n.",
+        "",
+        *table(["n", *algos], rows, "r" * (len(algos) + 1)),
+        "",
+        "Peak resident memory of the run's process (MiB, max over seeds; includes the ~250 MiB "
+        "of the Python, torch and SB3 imports):",
+        "",
+        *table(["n", *algos], mem_rows, "r" * (len(algos) + 1)),
+    ]
+
+
+def metrics_table(final: list[Row]) -> list[str]:
+    """Final values of the extra metrics (those without ``@``), one row per algorithm."""
+    names = sorted({k for r in final for k in r["metrics"] if "@" not in k})
+    if not names:
+        return []
+    by_algo = group_by(final, "algorithm")
+    rows = []
+    for algo in algorithm_order({k[0] for k in by_algo}):
+        rs = by_algo[(algo,)]
+        row = [algo]
+        for name in names:
+            vals = [r["metrics"][name] for r in rs if name in r["metrics"]]
+            row.append(_ci(vals, "fixed") if vals else "—")
+        rows.append(row)
+    return table(["algorithm", *names], rows)
+
+
+__all__ = ["fmt", "fmt_n", "metrics_table", "scaling_table", "single_n_table", "table"]
