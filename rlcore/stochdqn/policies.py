@@ -38,7 +38,7 @@ wants to use and is the natural choice when actions have no geometry.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch as th
@@ -46,12 +46,16 @@ from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import (
     BaseFeaturesExtractor,
+    CombinedExtractor,
     FlattenExtractor,
+    NatureCNN,
     create_mlp,
 )
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
+from torch.nn import functional as F
 
+from rlcore.common.checks import available_memory_bytes
 from rlcore.stochdqn.optim import SparseAwareAdam, clip_grad_norm
 
 __all__ = [
@@ -63,8 +67,33 @@ __all__ = [
     "ActionHeadQNetwork",
     "StochDQNPolicy",
     "MlpPolicy",
+    "CnnPolicy",
+    "MultiInputPolicy",
     "ActionHeadPolicy",
+    "check_rows_fit",
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# Memory check
+# --------------------------------------------------------------------------------------------
+TABLE_COPIES = 4  # an n-row table lives in the online net, the target net and 2 Adam moments
+
+
+def check_rows_fit(n_rows: int, row_size: int, what: str) -> None:
+    """Raise ``MemoryError`` before allocating an ``(n_rows, row_size)`` float32 table whose
+    :data:`TABLE_COPIES` copies (online and target network, two Adam moments) would not fit in
+    the memory available now (the same check as the tabular agents' Q-table)."""
+    nbytes = TABLE_COPIES * float(n_rows) * row_size * 4
+    avail = available_memory_bytes()
+    if nbytes > avail:
+        raise MemoryError(
+            f"{what}: a table of shape ({n_rows}, {row_size}) (float32; {TABLE_COPIES} copies: "
+            f"online and target network, two Adam moments) needs {nbytes / 2**30:.2f} GiB but "
+            f"only {avail / 2**30:.2f} GiB of memory is available; use fewer actions, a smaller "
+            "row, or the MlpPolicy on an env with action coordinates (an action_grid), which "
+            "has no n-row table"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,6 +167,12 @@ class CandidateQNetwork(BasePolicy):
         """Like :meth:`q_values` from extracted state features ``(B, features_dim)``."""
         raise NotImplementedError
 
+    def scorer(self, features: th.Tensor) -> Callable[[th.Tensor], th.Tensor]:
+        """A function scoring candidates ``(B, C)`` in the ``B`` states of ``features``, for
+        repeated scoring of the same states (the maximizer's refinement rounds): the state part
+        is computed once. Same values as :meth:`score_features`; meant for ``no_grad`` use."""
+        return lambda candidates: self.score_features(features, candidates)
+
     def exact_max(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
         """Exact ``(argmax, max)`` over all ``n`` actions, each ``(B,)``; ties -> lowest action.
 
@@ -157,9 +192,35 @@ class CandidateQNetwork(BasePolicy):
             best_a = th.where(better, acts[idx], best_a)
         return best_a, best_v
 
-    def forward(self, obs: PyTorchObs) -> th.Tensor:
-        """Greedy (exact) action ``(B,)``."""
-        return self.exact_max(obs)[0]
+    def forward(self, obs: PyTorchObs, candidates: th.Tensor | None = None) -> th.Tensor:
+        """Q-values, with the meaning of SB3's ``DQN.q_net(obs)``.
+
+        ``candidates=None``: the values of all ``n`` actions, ``(B, n)`` (as SB3): ``O(n)`` time
+        and memory per state, scored in chunks of at most ``exact_chunk_rows`` (state, action)
+        rows; a ``MemoryError`` is raised before allocating a ``(B, n)`` result that cannot fit.
+        With int64 ``candidates`` ``(B, C)``: their values ``(B, C)`` (:meth:`q_values`,
+        ``O(C)`` per state), the way to query a network with a large ``n``. The greedy action
+        is :meth:`exact_max` (``O(n)``) or the algorithm's ``predict`` (``O(log n)``).
+        """
+        if candidates is not None:
+            return self.q_values(obs, candidates)
+        features = self.extract_features(obs, self.features_extractor)
+        batch, n = features.shape[0], self.n_actions
+        need, avail = 4.0 * batch * n, available_memory_bytes()
+        if need > avail:
+            raise MemoryError(
+                f"q_net(obs): the Q-values of all n={n} actions for {batch} states need "
+                f"{need / 2**30:.2f} GiB but only {avail / 2**30:.2f} GiB of memory is available; "
+                "pass candidates (q_net(obs, candidates) / q_values) or use exact_max"
+            )
+        values = th.empty((batch, n), device=features.device)
+        chunk = max(1, self.exact_chunk_rows // batch)
+        for start in range(0, n, chunk):
+            acts = th.arange(start, min(start + chunk, n), device=features.device)
+            values[:, start : start + len(acts)] = self.score_features(
+                features, acts.expand(batch, -1)
+            )
+        return values
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = True) -> th.Tensor:
         return self.exact_max(observation)[0]
@@ -204,6 +265,11 @@ class StateActionQNetwork(CandidateQNetwork):
             self.action_features: nn.Module = GridActionFeatures(self.action_bins)
             action_dim = len(self.action_bins)
         else:
+            check_rows_fit(
+                self.n_actions,
+                self.action_embedding_dim,
+                "MlpPolicy (learned action embedding, no action_grid)",
+            )
             self.action_features = nn.Embedding(
                 self.n_actions, self.action_embedding_dim, sparse=True
             )
@@ -219,6 +285,28 @@ class StateActionQNetwork(CandidateQNetwork):
         h_state = self.state_in(features).unsqueeze(1)  # (B, 1, H)
         h_action = self.action_in(self.action_features(candidates))  # (B, C, H)
         return self.body(h_state + h_action).squeeze(-1)  # (B, C)
+
+    def scorer(self, features: th.Tensor) -> Callable[[th.Tensor], th.Tensor]:
+        h_state = self.state_in(features).unsqueeze(1)  # (B, 1, H), once
+        w_action = self.action_in.weight
+        # the body as plain functions (no nn.Module call overhead per layer and round)
+        ops: list[Callable[[th.Tensor], th.Tensor]] = []
+        for m in self.body:
+            if type(m) is nn.Linear:
+                ops.append(lambda x, w=m.weight, b=m.bias: F.linear(x, w, b))
+            elif type(m) is nn.ReLU:
+                ops.append(th.relu)
+            else:
+                ops.append(m)
+        features_of = self.action_features
+
+        def score(candidates: th.Tensor) -> th.Tensor:
+            x = h_state + F.linear(features_of(candidates), w_action)
+            for op in ops:
+                x = op(x)
+            return x.squeeze(-1)
+
+        return score
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -239,6 +327,7 @@ class ActionHeadQNetwork(CandidateQNetwork):
         self.body = nn.Sequential(
             *create_mlp(self.features_dim, -1, self.net_arch, self.activation_fn)
         )
+        check_rows_fit(self.n_actions, hidden + 1, "ActionHeadPolicy (per-action head)")
         self.head = nn.Embedding(self.n_actions, hidden + 1, sparse=True)
         bound = 1.0 / math.sqrt(hidden)
         nn.init.uniform_(self.head.weight, -bound, bound)
@@ -247,6 +336,16 @@ class ActionHeadQNetwork(CandidateQNetwork):
         z = self.body(features)  # (B, H)
         rows = self.head(candidates)  # (B, C, H + 1)
         return th.einsum("bch,bh->bc", rows[..., :-1], z) + rows[..., -1]
+
+    def scorer(self, features: th.Tensor) -> Callable[[th.Tensor], th.Tensor]:
+        z = self.body(features).unsqueeze(2)  # (B, H, 1), once
+        weight = self.head.weight
+
+        def score(candidates: th.Tensor) -> th.Tensor:
+            rows = weight[candidates]  # (B, C, H + 1)
+            return th.bmm(rows[..., :-1], z).squeeze(2) + rows[..., -1]
+
+        return score
 
     def exact_max(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
         """Exact max with one matrix product per chunk of head rows (``O(n)``)."""
@@ -380,3 +479,54 @@ class ActionHeadPolicy(StochDQNPolicy):
     """(b) Per-action output head with sparse-gradient rows."""
 
     q_net_class = ActionHeadQNetwork
+
+
+class CnnPolicy(MlpPolicy):
+    """(a) on image observations: SB3's ``NatureCNN`` features (SB3's ``CnnPolicy`` extractor)
+    feeding the state-action scorer ``MLP([phi(s); x(a)])``; same kwargs as :class:`MlpPolicy`."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        lr_schedule: Schedule,
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch,
+            activation_fn,
+            features_extractor_class,
+            **kwargs,
+        )
+
+
+class MultiInputPolicy(MlpPolicy):
+    """(a) on ``Dict`` observations: SB3's ``CombinedExtractor`` (a CNN per image key, flatten
+    for the others, concatenated; SB3's ``MultiInputPolicy`` extractor) feeding the state-action
+    scorer; same kwargs as :class:`MlpPolicy`."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Discrete,
+        lr_schedule: Schedule,
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch,
+            activation_fn,
+            features_extractor_class,
+            **kwargs,
+        )

@@ -4,12 +4,15 @@ Fourati, Aggarwal, Alouini, "Stochastic Q-learning for Large Discrete Action Spa
 Built on Stable-Baselines3's ``OffPolicyAlgorithm`` (replay buffer, rollout collection, logger,
 callbacks, TensorBoard, save / load); modelled on ``stable_baselines3/dqn/dqn.py``.
 
-Candidate set (both for the epsilon-greedy choice and for the TD target), drawn by
+Candidate set (for the epsilon-greedy choice, the greedy policy and the TD target), drawn by
 :func:`rlcore.stochmax.candidate_set` with a numpy generator seeded from ``seed``::
 
     C = R ∪ M,  R = num_random uniform distinct actions (default ceil(log2 n)),
-                M = first num_batch_actions actions of the sampled replay batch
-                    ∪ num_recent_actions most recently exploited (greedy) actions.
+                M = num_batch_actions replay actions (the first of the sampled batch in the
+                    target) ∪ num_recent_actions most recently exploited (greedy) actions
+                    [proposal="paper", exactly the paper's]
+                    ∪ the action taken in s' (TD target only)   [proposal="state"]
+                    then local refinement on the action grid   [proposal="local", default]
 
 With ``maximizer="exact"`` the same code computes the max over all ``n`` actions (exact DQN /
 Double DQN with the same networks), for fair comparisons.
@@ -47,7 +50,9 @@ from rlcore.stochdqn.optim import clip_grad_norm
 from rlcore.stochdqn.policies import (
     ActionHeadPolicy,
     CandidateQNetwork,
+    CnnPolicy,
     MlpPolicy,
+    MultiInputPolicy,
     StochDQNPolicy,
 )
 from rlcore.stochmax import (
@@ -125,19 +130,25 @@ class StochDQN(OffPolicyAlgorithm):
             -> ``max(1, ceil(log2 n) - num_recent_actions)``, so that by default
             ``|C| <= 2 ceil(log2 n)`` (the paper's bound) for ``n >= 32``.
         num_recent_actions: how many recently exploited actions join ``M`` (default 4).
+        proposal: ``"local"`` (default), ``"state"`` or ``"paper"`` (see the module
+            docstring and ``docs/stochdqn.md``).
+        refine_rounds: maximum rounds of grid refinement of ``proposal="local"`` (default 4;
+            each scores about ``2 log2 n`` neighbours per state, stops early when no move
+            improves).
         learning_rate: default 1e-3 (SB3 DQN: 1e-4); train_freq default 1 (SB3: 4);
             target_update_interval default 1000 (SB3: 10000).
 
-    ``predict(obs, deterministic=True)`` returns the exact argmax of the online network over
-    all ``n`` actions, computed in chunks (``O(n)`` per call, bounded memory): a pure function
-    of the parameters, so a saved and reloaded model predicts identically, and evaluation
-    measures the learned Q-function rather than the luck of a candidate draw.
-    ``predict(obs, deterministic=False)`` is the training behaviour: epsilon-greedy where the
-    greedy action is the stochastic argmax over ``C`` (exact argmax with ``maximizer="exact"``).
+    ``predict(obs, deterministic=True)`` is the algorithm's own maximizer without exploration
+    (``O(log n)`` per state, seeded candidate draws, reproducible after save / load); the exact
+    argmax over all ``n`` actions is the ``O(n)`` opt-in ``predict(..., exact=True)`` (or
+    ``exact_predict = True``). ``predict(obs, deterministic=False)`` is the training behaviour:
+    epsilon-greedy with the same maximizer. See :meth:`predict`.
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
         "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
         "ActionHeadPolicy": ActionHeadPolicy,
     }
     double_q: ClassVar[bool] = False
@@ -172,7 +183,8 @@ class StochDQN(OffPolicyAlgorithm):
         num_batch_actions: int | None = None,
         num_recent_actions: int = 4,
         proposal: str = "local",
-        refine_rounds: int = 2,
+        refine_rounds: int = 4,
+        torch_threads: int | str | None = "auto",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -215,6 +227,7 @@ class StochDQN(OffPolicyAlgorithm):
         self.num_recent_actions = int(num_recent_actions)
         self.proposal = proposal
         self.refine_rounds = int(refine_rounds)
+        self.torch_threads = torch_threads
         self.exact_predict = False  # True: predict(deterministic=True) is the O(n) exact argmax
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps
@@ -255,6 +268,11 @@ class StochDQN(OffPolicyAlgorithm):
             raise ValueError("gradient_steps must be >= 1 or -1 (as many as env steps), got 0")
         if values.get("maximizer", "stochastic") not in _MAXIMIZERS:
             raise ValueError(f"maximizer must be one of {_MAXIMIZERS}, got {values['maximizer']!r}")
+        threads = values.get("torch_threads", "auto")
+        if threads not in ("auto", None) and (not _is_int(threads) or threads < 1):
+            raise ValueError(
+                f"torch_threads must be 'auto', None or an integer >= 1, got {threads!r}"
+            )
         if values.get("proposal", "local") not in _PROPOSALS:
             raise ValueError(f"proposal must be one of {_PROPOSALS}, got {values['proposal']!r}")
 
@@ -387,16 +405,11 @@ class StochDQN(OffPolicyAlgorithm):
         if self.maximizer == "exact":
             return net.exact_max(obs)
         features = net.extract_features(obs, net.features_extractor)
+        score = net.scorer(features)
         cand = th.as_tensor(self._candidates(features.shape[0], memory, rng), device=self.device)
-        actions, values = argmax_over_candidates(net.score_features(features, cand), cand)
+        actions, values = argmax_over_candidates(score(cand), cand)
         if refine and self.proposal == "local" and self._grid is not None and self.refine_rounds:
-            actions, values = refine_on_grid(
-                lambda c: net.score_features(features, c),
-                actions,
-                values,
-                self._grid,
-                self.refine_rounds,
-            )
+            actions, values = refine_on_grid(score, actions, values, self._grid, self.refine_rounds)
         return actions, values
 
     def _greedy(self, obs: th.Tensor, evaluation: bool = False) -> np.ndarray:
@@ -493,7 +506,8 @@ class StochDQN(OffPolicyAlgorithm):
             current = self.q_net.q_values(data.observations, actions)  # (B, 1)
             loss = F.smooth_l1_loss(current, targets)
             losses.append(loss.item())
-            self.policy.optimizer.zero_grad(set_to_none=True)
+            for param in self._q_params:  # zero_grad(set_to_none=True), minus its wrappers
+                param.grad = None
             loss.backward()
             clip_grad_norm(self._q_params, self.max_grad_norm)
             self.policy.optimizer.step()
@@ -566,14 +580,45 @@ class StochDQN(OffPolicyAlgorithm):
         """SB3's ``learn``: ``total_timesteps`` (an integer >= 1) environment steps, summed over
         the envs of a VecEnv."""
         _check_int("total_timesteps", total_timesteps, 1)
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=type(self).__name__ if tb_log_name is None else tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
+        previous, threads = th.get_num_threads(), self._learn_threads()
+        if threads is not None and threads != previous:
+            th.set_num_threads(threads)
+        try:
+            return super().learn(
+                total_timesteps=total_timesteps,
+                callback=callback,
+                log_interval=log_interval,
+                tb_log_name=type(self).__name__ if tb_log_name is None else tb_log_name,
+                reset_num_timesteps=reset_num_timesteps,
+                progress_bar=progress_bar,
+            )
+        finally:
+            if th.get_num_threads() != previous:
+                th.set_num_threads(previous)
+
+    def _learn_threads(self) -> int | None:
+        """torch's intra-op thread count during :meth:`learn` (None: leave torch's setting).
+
+        ``torch_threads="auto"`` (default): 1 on CPU when the Q-network's dense part is small
+        (< 1,000,000 parameters, sparse n-row tables not counted): the matrices of a step are
+        tiny, and intra-op threads then cost far more in synchronization than they save (the
+        README's pendulum example ran 12-40 it/s with 2 threads against 190-300 it/s with one
+        on a 2-core machine); torch's setting otherwise (large CNNs, GPU). An integer: that
+        many threads; None: torch's setting. The previous setting is restored when ``learn``
+        returns.
+        """
+        setting = getattr(self, "torch_threads", "auto")
+        if setting != "auto":
+            return setting
+        if self.device.type != "cpu":
+            return None
+        dense = sum(
+            p.numel()
+            for m in self.q_net.modules()
+            if not (isinstance(m, th.nn.Embedding) and m.sparse)
+            for p in m.parameters(recurse=False)
         )
+        return 1 if dense < 1_000_000 else None
 
     def save(
         self,
