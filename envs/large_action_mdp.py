@@ -192,7 +192,19 @@ class LargeActionMDPEnv(gym.Env[np.int64, np.int64]):
 
     def optimal_q(self, states: np.ndarray, actions: np.ndarray, gamma: float = 0.99) -> np.ndarray:
         """``Q*(s, a)`` for pairs: ``states`` and ``actions`` int arrays of one shape ``(B,)``."""
-        states, actions = np.asarray(states, dtype=np.int64), np.asarray(actions, dtype=np.int64)
+        states, actions = np.asarray(states), np.asarray(actions)
+        if states.shape != actions.shape or states.ndim != 1:
+            raise ValueError(
+                f"states and actions must be 1-D arrays of one shape, got {states.shape} and "
+                f"{actions.shape}"
+            )
+        for name, arr, n in (
+            ("states", states, self.n_states),
+            ("actions", actions, self.n_actions),
+        ):
+            if arr.dtype.kind not in "iu" or (arr.size and (arr.min() < 0 or arr.max() >= n)):
+                raise ValueError(f"{name} must be integers in [0, {n}), got {arr!r:.200}")
+        states, actions = states.astype(np.int64), actions.astype(np.int64)
         v = self.optimal_values(gamma)
         match = self.good_actions[states] == actions[:, None]
         q_good = self.good_means[states] + gamma * v[self.good_next[states]]

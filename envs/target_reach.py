@@ -113,8 +113,13 @@ class TargetReachEnv(gym.Env[np.ndarray, np.int64]):
         return -1.0 + (2.0 * idx + 1.0) / self.bins
 
     def optimal_action(self, target: np.ndarray) -> int:
-        """The grid point nearest to ``target`` (shape ``(d,)``)."""
-        idx = np.clip(np.floor((np.asarray(target) + 1.0) * self.bins / 2.0), 0, self.bins - 1)
+        """The grid point nearest to ``target`` (a finite array of shape ``(d,)``)."""
+        target = np.asarray(target, dtype=np.float64)
+        if target.shape != (self.dim,) or not np.all(np.isfinite(target)):
+            raise ValueError(
+                f"target must be a finite array of shape ({self.dim},), got {target!r}"
+            )
+        idx = np.clip(np.floor((target + 1.0) * self.bins / 2.0), 0, self.bins - 1)
         return int((idx.astype(np.int64) * self._strides).sum())
 
     # --- gymnasium API -------------------------------------------------------------------------

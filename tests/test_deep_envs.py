@@ -180,3 +180,11 @@ def test_target_reach_truncates_and_is_seeded():
     assert steps == 100
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, rollout(4)[0])
+
+
+def test_target_reach_optimal_action_validates_the_target():
+    env = TargetReachEnv(n_actions=100, dim=2)
+    with pytest.raises(ValueError, match=r"target must be a finite array of shape \(2,\)"):
+        env.optimal_action(np.array([0.1, np.nan]))
+    with pytest.raises(ValueError, match=r"target must be a finite array of shape \(2,\)"):
+        env.optimal_action(np.zeros(3))

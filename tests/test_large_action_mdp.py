@@ -138,3 +138,13 @@ def test_out_of_range_action_raises():
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"action must be in \[0, 10\), got 10"):
         env.step(10)
+
+
+def test_exact_value_queries_validate_their_input():
+    env = LargeActionMDPEnv(n_states=3, n_actions=8)
+    with pytest.raises(ValueError, match=r"actions must be integers in \[0, 8\)"):
+        env.optimal_q(np.array([0]), np.array([8]))
+    with pytest.raises(ValueError, match="1-D arrays of one shape"):
+        env.optimal_q(np.array([0, 1]), np.array([0]))
+    with pytest.raises(ValueError, match=r"policy must be an integer array of shape \(3,\)"):
+        env.policy_values(np.zeros(3))

@@ -114,10 +114,3 @@ def check_float(
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
     return float(value)
-
-
-def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> Any:
-    """Return ``value`` if it is one of ``choices``, else raise a ValueError naming them."""
-    if not any(value == c and type(value) is type(c) for c in choices):
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value

@@ -4,7 +4,9 @@ prediction, SB3-compatible callbacks and logging, and safe save / load.
 A subclass only writes its update rule (:meth:`TabularAgent._update`), which calls
 :meth:`TabularAgent._argmax` to maximize over actions. ``_argmax`` is the one switch between
 the exact maximizer (all ``n`` actions) and the stochastic one (:mod:`rlcore.stochmax`,
-``C = R ∪ M`` with ``M(s)`` the actions most recently exploited in state ``s``).
+``C = R ∪ M`` with ``M(s)`` the actions most recently exploited in state ``s``). The greedy
+policy of :meth:`TabularAgent.predict` uses the same maximizer (``O(log n)`` for the stochastic
+agents); the exact argmax is the opt-in ``predict(obs, maximizer="exact")``.
 """
 
 from __future__ import annotations
@@ -75,16 +77,17 @@ class TabularAgent:
             .LinearSchedule(0.3, 0.01, 1.0)``. A schedule is saved as its last value.
         gamma: discount factor, in ``[0, 1]``.
         exploration_fraction: fraction of ``total_timesteps`` over which epsilon decays
-            linearly from ``exploration_initial_eps`` to ``exploration_final_eps`` (as SB3 DQN).
-        exploration_initial_eps: epsilon at the start of ``learn``.
-        exploration_final_eps: epsilon after the decay.
+            linearly from ``exploration_initial_eps`` to ``exploration_final_eps`` (as SB3 DQN),
+            in ``(0, 1]``.
+        exploration_initial_eps: epsilon at the start of ``learn``, in ``[0, 1]``.
+        exploration_final_eps: epsilon after the decay, in ``[0, 1]``.
         maximizer: ``"exact"`` (max over all ``n`` actions, ``O(n)`` per step) or
             ``"stochastic"`` (max over ``C = R ∪ M``, ``O(log n)`` per step); ``None`` takes
             the class default (exact for ``QLearning``, stochastic for ``StochQLearning``...).
-        num_random: ``|R|``, the number of uniformly drawn candidates; ``None`` means
-            ``ceil(log2 n)``. Stochastic maximizer only.
-        memory_size: ``|M(s)|``, how many recently exploited actions each state remembers.
-            Stochastic maximizer only.
+        num_random: ``|R|``, the number of uniformly drawn candidates, an integer in
+            ``[1, 2**31]``; ``None`` means ``ceil(log2 n)``. Stochastic maximizer only.
+        memory_size: ``|M(s)|``, how many recently exploited actions each state remembers, an
+            integer in ``[0, 1024]``. Stochastic maximizer only.
         q_init: initial value of every Q entry, a finite number. 0 (the default) keeps the
             table lazily committed; any other value writes (commits) the whole table at once.
         dtype: float dtype of the Q-table(s): ``"float16"``, ``"float32"`` or ``"float64"``.
