@@ -1,36 +1,46 @@
-"""Learning benchmark of StochDQN / StochDDQN against exact-max DQN and SB3's DQN.
+"""Learning benchmark of StochDQN / StochDDQN: is the O(log n) policy itself good?
+
+Every trained network is evaluated with **its own O(log n) policy** (``predict(deterministic=
+True)``: the algorithm's stochastic argmax, no exploration) and with **the exact argmax of the
+same network** (``predict(..., exact=True)``, O(n)), so the cost of the approximation is visible,
+next to a uniformly random policy (the trivial baseline). Variants differ only by the candidate
+proposal used in training and acting (identical hyper-parameters, budget and seeds):
+
+* ``stochdqn:local`` (the default proposal): ``C = R ∪ M`` + the replay action of ``s'`` in the
+  TD target (state-conditioned memory) + ``refine_rounds`` rounds of multi-scale coordinate
+  refinement on the action grid when acting (``stochdqn:local:3``: 3 rounds);
+* ``stochdqn:state``: ``C = R ∪ M`` + the replay action of ``s'`` (no refinement);
+* ``stochdqn:paper``: the paper's ``C = R ∪ M`` exactly;
+* ``stochddqn:<proposal>``: the same with StochDDQN; ``sb3dqn``: SB3's DQN (a different
+  architecture: per-action output layer, exact max).
 
 Tasks (``--task``):
 
-* ``pendulum``: rlcore/DiscreteInvertedPendulum-v0 (1000 actions). Deterministic evaluation
-  (10 episodes) every ``--eval-freq`` steps; criterion: best evaluation return >= 950 on at
-  least 4 of 5 seeds within ``--steps`` (100k). With ``--stop-at`` (default 950) a run stops at
-  the first evaluation that reaches it: the best evaluation return can only grow with more
-  steps, so stopping early does not change whether the criterion is met and saves CPU time.
-* ``cheetah``: rlcore/DiscreteHalfCheetah-v0 (4096 actions). Every algorithm gets the same step
-  budget; final deterministic return over 10 episodes. Criterion: StochDQN's and StochDDQN's
-  mean final return >= exact-max DQN's and >= SB3 DQN's. ``exactdqn`` is the same code and
-  network as StochDQN with ``maximizer="exact"`` (it scores 64 x 4096 (state, action) rows per
-  target: about 0.66 s per step on the 2-core test machine, so 100k steps take ~18 h);
-  ``exactdqn_head`` is exact-max DQN with the per-action head network (``ActionHeadPolicy``),
-  whose exact max is one matrix product.
-* ``reach``: rlcore/TargetReach-v0 with 10^5 actions. Criterion: StochDQN's mean regret per step
-  (deterministic policy, 2000 fresh targets) < 10% of a uniformly random policy's.
+* ``reach2d_1024``, ``reach2d_1e6``, ``reach1d_1e5``: rlcore/TargetReach-v0 (2-D, n = 1024;
+  2-D, n = 10^6; 1-D, n = 10^5). Final evaluation after the whole budget: mean regret per step
+  over ``eval_states`` fresh targets (the same targets for every policy of a seed).
+* ``cheetah``: rlcore/DiscreteHalfCheetah-v0 (4 bins per joint, 4096 actions). Evaluations
+  (``--eval-episodes`` episodes of the O(log n) policy) at 80 %, 90 % and 100 % of the budget;
+  the final return is their mean (no best-evaluation, no early stop); the exact argmax of the
+  same network is evaluated at the end.
 
-Results are written after every evaluation (atomically) to
-``benchmarks/results/deep_learning_<task>.json`` so that partial results survive; ``--report``
-prints the tables from that file.
+Seeds: the reported runs use seeds 0, 1, 2; the defaults (proposal, refinement rounds) were
+chosen on validation seeds 100, 101 (``--tag validation``), never on the reported ones.
+Results are written atomically after every run to ``benchmarks/results/deep_learning_<task>
+[_<tag>].json``; ``--report`` prints Markdown tables (mean ± 95 % CI over seeds, Student t).
 
 Usage::
 
-    nice -n 5 python benchmarks/deep_learning.py --task pendulum --seeds 0 1 2 3 4
-    python benchmarks/deep_learning.py --task pendulum --report
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/deep_learning.py --task reach2d_1024 \\
+        --variants stochdqn:local stochdqn:paper --seeds 0 1 2
+    python benchmarks/deep_learning.py --task reach2d_1024 --report
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -41,7 +51,6 @@ import numpy as np
 import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 import torch as th
 from stable_baselines3 import DQN
-from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
@@ -49,7 +58,7 @@ from rlcore.stochdqn import StochDDQN, StochDQN
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# Shared hyper-parameters (identical for every algorithm of a task).
+# Shared hyper-parameters (identical for every variant of every task).
 COMMON: dict[str, Any] = dict(
     learning_rate=1e-3,
     buffer_size=100_000,
@@ -64,27 +73,34 @@ COMMON: dict[str, Any] = dict(
     exploration_final_eps=0.05,
     policy_kwargs=dict(net_arch=[64, 64]),
 )
+REACH = "rlcore/TargetReach-v0"
 TASKS: dict[str, dict[str, Any]] = {
-    "pendulum": dict(env_id="rlcore/DiscreteInvertedPendulum-v0", env_kwargs={}, steps=100_000),
-    "cheetah": dict(env_id="rlcore/DiscreteHalfCheetah-v0", env_kwargs={}, steps=100_000),
-    "reach": dict(env_id="rlcore/TargetReach-v0", env_kwargs={"n_actions": 100_000}, steps=20_000),
+    "reach2d_1024": dict(env_id=REACH, env_kwargs={"n_actions": 1024, "dim": 2}, steps=5000),
+    "reach2d_1e6": dict(env_id=REACH, env_kwargs={"n_actions": 10**6, "dim": 2}, steps=20_000),
+    "reach1d_1e5": dict(env_id=REACH, env_kwargs={"n_actions": 10**5, "dim": 1}, steps=20_000),
+    "cheetah": dict(env_id="rlcore/DiscreteHalfCheetah-v0", env_kwargs={}, steps=20_000),
 }
-ALGOS = ("stochdqn", "stochddqn", "exactdqn", "exactdqn_head", "sb3dqn")
+EVAL_STATES = {"reach2d_1024": 1000, "reach2d_1e6": 100, "reach1d_1e5": 1000}
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
-def make_model(algo: str, env: gym.Env, seed: int) -> Any:
-    """The algorithm ``algo`` with the shared hyper-parameters on ``env``."""
-    if algo == "stochdqn":
-        return StochDQN("MlpPolicy", env, seed=seed, **COMMON)
-    if algo == "stochddqn":
-        return StochDDQN("MlpPolicy", env, seed=seed, **COMMON)
-    if algo == "exactdqn":
-        return StochDQN("MlpPolicy", env, seed=seed, maximizer="exact", **COMMON)
-    if algo == "exactdqn_head":  # exact max is one matrix product with a per-action head
-        return StochDQN("ActionHeadPolicy", env, seed=seed, maximizer="exact", **COMMON)
-    if algo == "sb3dqn":
+def make_model(variant: str, env: gym.Env, seed: int) -> Any:
+    """``variant`` = ``sb3dqn`` or ``stochdqn|stochddqn[:proposal[:refine_rounds]]``, or
+    ``stochdqn:exact`` (exact max, same network)."""
+    if variant == "sb3dqn":
         return DQN("MlpPolicy", env, seed=seed, max_grad_norm=10, **COMMON)
-    raise ValueError(f"unknown algorithm {algo!r}, expected one of {ALGOS}")
+    algo, *rest = variant.split(":")
+    cls = {"stochdqn": StochDQN, "stochddqn": StochDDQN}.get(algo)
+    if cls is None:
+        raise ValueError(f"unknown variant {variant!r}")
+    kwargs: dict[str, Any] = {}
+    if rest and rest[0] == "exact":
+        kwargs["maximizer"] = "exact"
+    elif rest:
+        kwargs["proposal"] = rest[0]
+        if len(rest) > 1:
+            kwargs["refine_rounds"] = int(rest[1])
+    return cls("MlpPolicy", env, seed=seed, **kwargs, **COMMON)
 
 
 class ResultsFile:
@@ -94,176 +110,158 @@ class ResultsFile:
         self.path = path
         self.records: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
 
-    def record(self, run: dict[str, Any]) -> dict[str, Any]:
+    def record(self, run: dict[str, Any]) -> None:
         self.records = [r for r in self.records if r["run"] != run["run"]] + [run]
-        self.save()
-        return run
-
-    def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.records, indent=1))
+        with open(tmp, "w") as f:
+            f.write(json.dumps(self.records, indent=1))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self.path)
 
 
-class RecordEvaluations(BaseCallback):
-    """``callback_after_eval`` of an EvalCallback: save each evaluation, stop at a threshold."""
+def reach_regrets(model: Any, env: gym.Env, n_states: int, seed: int) -> dict[str, float]:
+    """Mean regret per step over ``n_states`` fresh targets of the O(log n) policy, the exact
+    argmax of the same network and a uniformly random policy (same targets for all)."""
+    base = env.unwrapped
+    rng = np.random.default_rng(20_000 + seed)
+    targets = rng.uniform(-1, 1, (n_states, base.dim))
+    obs = np.clip(targets + rng.normal(0, base.obs_noise, targets.shape), -2, 2).astype(np.float32)
+    idx = np.clip(np.floor((targets + 1.0) * base.bins / 2.0), 0, base.bins - 1).astype(np.int64)
+    best = np.linalg.norm(base.action_coordinates(idx @ base._strides) - targets, axis=1)
 
-    def __init__(self, results: ResultsFile, run: dict[str, Any], stop_at: float | None) -> None:
-        super().__init__()
-        self.results, self.run, self.stop_at = results, run, stop_at
+    def regret(actions: np.ndarray) -> float:
+        dist = np.linalg.norm(base.action_coordinates(actions) - targets, axis=1)
+        return float(np.mean(dist - best))
 
-    def _on_step(self) -> bool:
-        parent = self.parent
-        assert isinstance(parent, EvalCallback)
-        self.run["evals"].append([int(self.num_timesteps), float(parent.last_mean_reward)])
-        self.run["best"] = max(e[1] for e in self.run["evals"])
-        self.run["seconds"] = time.time() - self.run["_start"]
-        self.results.record({k: v for k, v in self.run.items() if not k.startswith("_")})
-        print(f"  {self.run['run']} t={self.num_timesteps} eval={parent.last_mean_reward:.1f}")
-        return self.stop_at is None or self.run["best"] < self.stop_at
+    out = {"random": regret(rng.integers(0, base.n_actions, n_states))}
+    if isinstance(model, DQN):
+        out["sb3"] = regret(model.predict(obs, deterministic=True)[0])
+        return out
+    start = time.perf_counter()
+    out["logn"] = regret(model.predict(obs, deterministic=True)[0])
+    out["logn_seconds_per_state"] = (time.perf_counter() - start) / n_states
+    start = time.perf_counter()
+    out["exact"] = regret(model.predict(obs, deterministic=True, exact=True)[0])
+    out["exact_seconds_per_state"] = (time.perf_counter() - start) / n_states
+    return out
 
 
 def run_one(
-    task: str, algo: str, seed: int, args: argparse.Namespace, results: ResultsFile
+    task: str, variant: str, seed: int, args: argparse.Namespace, results: ResultsFile
 ) -> None:
     spec = TASKS[task]
     steps = args.steps or spec["steps"]
     env = gym.make(spec["env_id"], **spec["env_kwargs"])
-    eval_env = Monitor(gym.make(spec["env_id"], **spec["env_kwargs"]))
-    eval_env.reset(seed=10_000 + seed)
-    model = make_model(algo, env, seed)
+    model = make_model(variant, env, seed)
     run: dict[str, Any] = dict(
-        run=f"{task}/{algo}/seed{seed}", task=task, algo=algo, seed=seed, budget=steps, evals=[]
+        run=f"{task}/{variant}/seed{seed}", task=task, variant=variant, seed=seed, budget=steps
     )
-    run["_start"] = time.time()
-    if task == "pendulum":
-        record = RecordEvaluations(results, run, args.stop_at)
-        callback = EvalCallback(
-            eval_env,
-            callback_after_eval=record,
-            n_eval_episodes=10,
-            eval_freq=args.eval_freq,
-            deterministic=True,
-            verbose=0,
-        )
-        model.learn(steps, callback=callback)
-        run["steps_done"] = int(model.num_timesteps)
-    elif task == "cheetah":
+    start = time.time()
+    if task.startswith("reach"):
         model.learn(steps)
-        mean, std = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
-        run.update(final=float(mean), final_std=float(std), steps_done=int(model.num_timesteps))
+        run["train_seconds"] = time.time() - start
+        run["regret"] = reach_regrets(model, env, EVAL_STATES[task], seed)
     else:
-        model.learn(steps)
-        run.update(steps_done=int(model.num_timesteps), **reach_regrets(model, eval_env, seed))
-    run["seconds"] = time.time() - run.pop("_start")
+        eval_env = Monitor(gym.make(spec["env_id"], **spec["env_kwargs"]))
+        eval_env.reset(seed=10_000 + seed)
+        evals = []
+        done = 0
+        for frac in (0.8, 0.9, 1.0):
+            model.learn(int(frac * steps) - done, reset_num_timesteps=done == 0)
+            done = int(frac * steps)
+            mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes)
+            evals.append([done, float(mean)])
+            print(f"  {run['run']} t={done} eval={mean:.1f}", flush=True)
+        run["train_seconds"] = time.time() - start
+        run["evals"] = evals
+        run["final"] = float(np.mean([v for _, v in evals]))
+        if not isinstance(model, DQN) and model.maximizer == "stochastic":
+            model.exact_predict = True
+            run["final_exact"] = float(
+                evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes)[0]
+            )
+    run["steps_done"] = int(model.num_timesteps)
+    run["seconds"] = time.time() - start
     results.record(run)
-    print(f"done {run['run']}: " + json.dumps({k: v for k, v in run.items() if k != "evals"}))
+    print(f"done {json.dumps(run)}", flush=True)
 
 
-def reach_regrets(model: Any, env: gym.Env, seed: int, n_steps: int = 2000) -> dict[str, float]:
-    """Mean regret per step of the deterministic policy, of the training-time greedy policy
-    (stochastic argmax, no exploration) and of a uniformly random policy, on fresh targets."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in ("deterministic", "stochastic_greedy", "random"):
-        obs, _ = env.reset(seed=20_000 + seed)
-        regrets = []
-        model.exploration_rate = 0.0
-        for _ in range(n_steps):
-            if name == "random":
-                action = int(rng.integers(env.action_space.n))
-            else:
-                action, _ = model.predict(obs, deterministic=name == "deterministic")
-            obs, _, term, trunc, info = env.step(action)
-            regrets.append(info["regret"])
-            if term or trunc:
-                obs, _ = env.reset()
-        out[f"regret_{name}"] = float(np.mean(regrets))
-    return out
+def mean_ci(values: list[float]) -> str:
+    """``mean ± half-width`` of the 95 % Student-t interval (``mean`` alone for one value)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return f"{v.mean():.4g}" if len(v) else "-"
+    half = T975.get(len(v) - 1, 1.96) * v.std(ddof=1) / math.sqrt(len(v))
+    return f"{v.mean():.4g} ± {half:.2g}"
 
 
-def step_costs(task: str, algos: list[str], steps: int = 30) -> None:
-    """Seconds per training step (acting + 1 gradient step) of each algorithm on ``task``,
-    measured after the warm-up (``learning_starts``), one after the other."""
-    spec = TASKS[task]
-    for algo in algos:
-        model = make_model(algo, gym.make(spec["env_id"], **spec["env_kwargs"]), seed=0)
-        model.learn(COMMON["learning_starts"] + 10)
-        start = time.perf_counter()
-        model.learn(steps, reset_num_timesteps=False)
-        per_step = (time.perf_counter() - start) / steps
-        print(
-            f"{task} {algo:14s} {per_step * 1e3:9.2f} ms/step -> 100k steps ~ {per_step * 1e5 / 3600:.2f} h"
-        )
-
-
-def report(task: str) -> None:
-    path = RESULTS / f"deep_learning_{task}.json"
+def report(task: str, tag: str | None) -> None:
+    path = RESULTS / f"deep_learning_{task}{'_' + tag if tag else ''}.json"
     if not path.exists():
         print(f"no results in {path}")
         return
-    records = json.loads(path.read_text())
-    by_algo: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        by_algo.setdefault(r["algo"], []).append(r)
-    print(f"task {task} ({path.name})")
-    for algo, runs in by_algo.items():
-        runs.sort(key=lambda r: r["seed"])
-        if task == "pendulum":
-            done = [r for r in runs if "steps_done" in r]
-            best = [round(r.get("best", float("nan")), 1) for r in runs]
-            ok = sum(r.get("best", 0) >= 950 for r in runs)
-            first = [next((t for t, v in r["evals"] if v >= 950), None) for r in runs]
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for r in json.loads(path.read_text()):
+        by_variant.setdefault(r["variant"], []).append(r)
+    spec = TASKS[task]
+    print(f"#### {task}: {spec['env_id']} {spec['env_kwargs']} ({path.name})\n")
+    if task.startswith("reach"):
+        print(
+            "| variant (training proposal) | seeds | steps | regret, O(log n) policy | "
+            "regret, exact argmax (same net) | O(log n) / exact | random policy |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for variant, runs in by_variant.items():
+            runs.sort(key=lambda r: r["seed"])
+            reg = [r["regret"] for r in runs]
+            key = "sb3" if "sb3" in reg[0] else "logn"
+            logn = [g[key] for g in reg]
+            exact = [g["exact"] for g in reg if "exact" in g]
+            ratio = mean_ci([g[key] / g["exact"] for g in reg]) if exact else "-"
             print(
-                f"  {algo:10s} seeds={[r['seed'] for r in runs]} best_eval={best} "
-                f"steps_to_950={first} seeds>=950: {ok}/{len(runs)} finished={len(done)}"
+                f"| {variant} | {[r['seed'] for r in runs]} | {runs[0]['steps_done']} | "
+                f"{mean_ci(logn)} | {mean_ci(exact) if exact else '-'} | {ratio} | "
+                f"{mean_ci([g['random'] for g in reg])} |"
             )
-        elif task == "cheetah":
-            finals = [round(r["final"], 1) for r in runs if "final" in r]
-            mean = np.mean(finals) if finals else float("nan")
-            print(f"  {algo:10s} final returns={finals} mean={mean:.1f} budget={runs[0]['budget']}")
-        else:
-            for r in runs:
-                ratio = r["regret_deterministic"] / r["regret_random"]
-                print(
-                    f"  {algo:10s} seed={r['seed']} steps={r['steps_done']} "
-                    f"regret det={r['regret_deterministic']:.4f} "
-                    f"stoch-greedy={r['regret_stochastic_greedy']:.4f} "
-                    f"random={r['regret_random']:.4f} det/random={ratio:.3f}"
-                )
+    else:
+        print(
+            "| variant | seeds | steps | final return, O(log n) policy (mean of evals at "
+            "80/90/100 %) | exact argmax of the same net (at 100 %) |"
+        )
+        print("|---|---|---|---|---|")
+        for variant, runs in by_variant.items():
+            runs.sort(key=lambda r: r["seed"])
+            exact = [r["final_exact"] for r in runs if "final_exact" in r]
+            print(
+                f"| {variant} | {[r['seed'] for r in runs]} | {runs[0]['steps_done']} | "
+                f"{mean_ci([r['final'] for r in runs])} | {mean_ci(exact) if exact else '-'} |"
+            )
+    print()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", choices=tuple(TASKS), required=True)
-    parser.add_argument("--algos", nargs="+", choices=ALGOS, default=None)
-    parser.add_argument("--seeds", nargs="+", type=int, default=None)
+    parser.add_argument("--variants", nargs="+", default=["stochdqn:local", "stochdqn:paper"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=None, help="step budget (task default)")
-    parser.add_argument("--eval-freq", type=int, default=5000)
-    parser.add_argument("--stop-at", type=float, default=950.0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--tag", default=None, help="results file suffix, e.g. validation")
     parser.add_argument("--report", action="store_true", help="print the tables and exit")
-    parser.add_argument("--step-cost", action="store_true", help="time each algorithm's step")
     args = parser.parse_args()
     if args.report:
-        report(args.task)
+        report(args.task, args.tag)
         return
-    th.set_num_threads(args.threads)
-    if args.step_cost:
-        step_costs(args.task, args.algos or list(ALGOS))
-        return
+    th.set_num_threads(1)
     RESULTS.mkdir(exist_ok=True)
-    results = ResultsFile(RESULTS / f"deep_learning_{args.task}.json")
-    default_algos = {
-        "pendulum": ["stochdqn"],
-        "cheetah": ["stochdqn", "stochddqn", "exactdqn", "sb3dqn"],
-        "reach": ["stochdqn"],
-    }
-    default_seeds = {"pendulum": [0, 1, 2, 3, 4], "cheetah": [0, 1, 2], "reach": [0]}
-    for seed in args.seeds or default_seeds[args.task]:
-        for algo in args.algos or default_algos[args.task]:
-            run_one(args.task, algo, seed, args, results)
-    report(args.task)
+    results = ResultsFile(
+        RESULTS / f"deep_learning_{args.task}{'_' + args.tag if args.tag else ''}.json"
+    )
+    for seed in args.seeds:
+        for variant in args.variants:
+            run_one(args.task, variant, seed, args, results)
+    report(args.task, args.tag)
 
 
 if __name__ == "__main__":

@@ -26,11 +26,11 @@ Ties are broken towards the first candidate in the row (``R`` comes before ``M``
 
 Local refinement (beyond the paper). When the actions are the points of a regular grid (action
 ``a`` has integer coordinates ``unravel_index(a, bins)``), :class:`GridNeighbourhood` lists, for
-each action, its coordinate-wise neighbours at distances ``1, 2, 4, ...`` (up to half the
-number of bins of the coordinate) in both directions: ``2 * sum_j ceil(log2 bins_j)``, about
+each action, its coordinate-wise neighbours at distances ``1, 2, 4, ...`` (below the number of
+bins of the coordinate) in both directions: ``2 * sum_j ceil(log2 bins_j)``, about
 ``2 log2 n``, actions. :func:`refine_on_grid` moves each row's best candidate to its best
-neighbour for a few rounds (a multi-scale coordinate search): ``O(rounds * log n)`` more scores
-per state, never ``O(n)``. It never lowers the value found, so the stochastic max still never
+neighbour (or to the combination of every coordinate's best move) for a few rounds, a
+multi-scale coordinate search: ``O(rounds * log n)`` more scores per state, never ``O(n)``. It never lowers the value found, so the stochastic max still never
 exceeds the exact max.
 """
 
@@ -224,34 +224,52 @@ class GridNeighbourhood:
     """Multi-scale coordinate-wise neighbours of actions on a regular grid (C-order flattening).
 
     Action ``a`` has integer coordinates ``i = unravel_index(a, bins)``. Its neighbours are the
-    actions with one coordinate ``i_j`` moved by ``+-s``, ``s`` in ``1, 2, 4, ...,
-    2**(ceil(log2 bins_j) - 1)``, clipped to ``[0, bins_j)`` (a clipped move can repeat ``a``
-    itself, which is harmless for a max). ``size = 2 * sum_j ceil(log2 bins_j)`` neighbours per
-    action, about ``2 log2 n``; computed with integer arithmetic in ``O(size)`` per action, so
-    it works for any ``n`` (no ``n``-row table).
+    actions with one coordinate ``i_j`` moved by ``+-s``, ``s`` in the scales
+    ``round(2 ** (e / steps_per_octave)) < bins_j`` (``1, 2, 4, ...`` by default; with
+    ``steps_per_octave=2``: ``1, 2, 3, 4, 6, 8, 11, ...``), clipped to ``[0, bins_j)`` (a clipped
+    move can repeat ``a`` itself, which is harmless for a max). About
+    ``2 * steps_per_octave * log2 n`` neighbours per action (:attr:`size`), grouped by
+    coordinate; computed with integer arithmetic in ``O(size)`` per action, so it works for any
+    ``n`` (no ``n``-row table).
 
     Args:
         bins: number of grid points per coordinate, ``prod(bins) == n``; each ``>= 1``.
+        steps_per_octave: scales per doubling of the move, ``>= 1``.
     """
 
-    def __init__(self, bins: Sequence[int]) -> None:
+    def __init__(self, bins: Sequence[int], steps_per_octave: int = 1) -> None:
         b = [int(x) for x in bins]
         if not b or min(b) < 1:
             raise ValueError(f"bins must be a non-empty list of positive integers, got {bins!r}")
+        if isinstance(steps_per_octave, bool) or not isinstance(steps_per_octave, int):
+            raise ValueError(f"steps_per_octave must be an integer >= 1, got {steps_per_octave!r}")
+        if steps_per_octave < 1:
+            raise ValueError(f"steps_per_octave must be an integer >= 1, got {steps_per_octave!r}")
         self.bins = np.array(b, dtype=np.int64)
         self.n = math.prod(b)
         strides = np.ones(len(b), dtype=np.int64)
         for j in range(len(b) - 2, -1, -1):
             strides[j] = strides[j + 1] * b[j + 1]
         self.strides = strides
-        coord, delta = [], []
+        coord: list[int] = []
+        delta: list[int] = []
         for j, bj in enumerate(b):
-            for e in range(max(0, math.ceil(math.log2(bj)))):
+            top = steps_per_octave * max(0, math.ceil(math.log2(bj)))
+            scales = sorted({round(2 ** (e / steps_per_octave)) for e in range(top)})
+            for sc in (x for x in scales if x < bj):
                 coord += [j, j]
-                delta += [2**e, -(2**e)]
+                delta += [sc, -sc]
         self.coord = np.array(coord, dtype=np.int64)  # (size,) coordinate moved
         self.delta = np.array(delta, dtype=np.int64)  # (size,) signed move
         self.size = len(coord)
+        # (d, width) column of each coordinate's moves, padded with the index `size`
+        counts = np.bincount(self.coord, minlength=len(b)) if coord else np.zeros(len(b), int)
+        width = max(1, int(counts.max()))
+        groups = np.full((len(b), width), self.size, dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        for j in range(len(b)):
+            groups[j, : counts[j]] = np.arange(starts[j], starts[j] + counts[j])
+        self.groups = groups
         self._torch: dict[Any, tuple[Any, ...]] = {}
 
     def __call__(self, actions: Any) -> Any:
@@ -265,17 +283,44 @@ class GridNeighbourhood:
             return a + (moved - idx) * stride
         import torch
 
-        key = actions.device
-        if key not in self._torch:
-            self._torch[key] = tuple(
-                torch.as_tensor(x, device=key)
-                for x in (self.strides[self.coord], self.bins[self.coord], self.delta)
-            )
-        stride, bins, delta = self._torch[key]
+        stride, bins, delta, _ = self._on(actions.device)
         a = actions.unsqueeze(1)
         idx = torch.div(a, stride, rounding_mode="floor") % bins
         moved = torch.minimum(torch.clamp(idx + delta, min=0), bins - 1)
         return a + (moved - idx) * stride
+
+    def _on(self, device: Any) -> tuple[Any, ...]:
+        if device not in self._torch:
+            import torch
+
+            self._torch[device] = tuple(
+                torch.as_tensor(x, device=device)
+                for x in (self.strides[self.coord], self.bins[self.coord], self.delta, self.groups)
+            )
+        return self._torch[device]
+
+    def combined_move(self, actions: Any, values: Any, neighbours: Any, scores: Any) -> Any:
+        """The action that applies, on every coordinate at once, that coordinate's best move
+        (only moves that beat ``values``): ``(B,)`` from ``actions``, ``values`` ``(B,)`` and
+        the ``neighbours`` ``(B, size)`` of ``actions`` with their ``scores``."""
+        if isinstance(actions, np.ndarray):
+            pad = np.concatenate([scores, np.full((len(scores), 1), -np.inf)], axis=1)
+            grouped = pad[:, self.groups]  # (B, d, width)
+            best = grouped.argmax(axis=2)
+            gain = np.take_along_axis(grouped, best[..., None], 2)[..., 0] > values[:, None]
+            cols = np.minimum(self.groups[np.arange(len(self.bins)), best], self.size - 1)
+            moves = np.take_along_axis(neighbours, cols, 1) - actions[:, None]
+            return actions + (moves * gain).sum(axis=1)
+        import torch
+
+        groups = self._on(actions.device)[3]
+        batch = scores.shape[0]
+        pad = torch.cat([scores, scores.new_full((batch, 1), -math.inf)], dim=1)
+        grouped = pad[:, groups]  # (B, d, width)
+        top, best = grouped.max(dim=2)
+        cols = groups.gather(1, best.T).T.clamp(max=self.size - 1)  # (B, d)
+        moves = neighbours.gather(1, cols) - actions.unsqueeze(1)
+        return actions + (moves * (top > values.unsqueeze(1))).sum(dim=1)
 
 
 def refine_on_grid(
@@ -285,33 +330,44 @@ def refine_on_grid(
     neighbourhood: GridNeighbourhood,
     rounds: int,
 ) -> tuple[Any, Any]:
-    """Local refinement: move each row's action to its best grid neighbour, ``rounds`` times.
+    """Local refinement (multi-scale coordinate search) of each row's action on the grid.
+
+    Each round scores the :class:`GridNeighbourhood` of the current action together with the
+    previous round's *combined move* (every coordinate's best move applied at once, so that
+    ``d`` coordinates can improve in one round), and moves to the best of them when it is
+    strictly better. Stops early when no row improves.
 
     Args:
         score_fn: maps candidates ``(B, C)`` (numpy or torch int64, like ``actions``) to
             scores ``(B, C)`` of the same kind.
         actions: current best action of each row ``(B,)``; ``values``: its score ``(B,)``.
         neighbourhood: the grid's :class:`GridNeighbourhood`.
-        rounds: number of moves (each scores ``B * neighbourhood.size`` rows); stops early when
-            no row improves.
+        rounds: maximum number of rounds, each scoring ``B * (neighbourhood.size + 1)`` rows.
 
     Returns:
-        ``(actions, values)`` ``(B,)``: a row moves only to a strictly better neighbour, so
-        ``values`` never decreases.
+        ``(actions, values)`` ``(B,)``; ``values`` never decreases.
     """
     is_np = isinstance(actions, np.ndarray)
-    for _ in range(rounds):
-        cand = neighbourhood(actions)
-        a, v = argmax_over_candidates(score_fn(cand), cand)
+    if is_np:
+        where, cat = np.where, lambda xs: np.concatenate(xs, axis=1)
+    else:
+        import torch
+
+        where, cat = torch.where, lambda xs: torch.cat(xs, dim=1)
+    combined = None
+    size = neighbourhood.size
+    several = len(neighbourhood.bins) > 1  # in 1-D the combined move is the best move
+    for _ in range(rounds if size else 0):
+        nb = neighbourhood(actions)
+        cand = nb if combined is None else cat([nb, combined[:, None]])
+        scores = score_fn(cand)
+        if several:
+            combined = neighbourhood.combined_move(actions, values, nb, scores[:, :size])
+        a, v = argmax_over_candidates(scores, cand)
         better = v > values
         if not better.any():
             break
-        if is_np:
-            actions, values = np.where(better, a, actions), np.where(better, v, values)
-        else:
-            import torch
-
-            actions, values = torch.where(better, a, actions), torch.where(better, v, values)
+        actions, values = where(better, a, actions), where(better, v, values)
     return actions, values
 
 

@@ -5,11 +5,13 @@ import pytest
 import torch
 
 from rlcore.stochmax import (
+    GridNeighbourhood,
     RecentActions,
     StateActionMemory,
     argmax_over_candidates,
     candidate_set,
     default_num_random,
+    refine_on_grid,
     sample_distinct,
     stoch_argmax,
 )
@@ -156,3 +158,45 @@ def test_recent_actions_ring_buffer():
     buf.push(np.array([1, 2]))
     buf.push(np.array([3, 4]))
     assert sorted(buf.get().tolist()) == [2, 3, 4]
+
+
+def test_grid_neighbourhood_moves_one_coordinate_by_powers_of_two():
+    bins = [5, 8]  # action a = 8 * i + j
+    grid = GridNeighbourhood(bins)
+    assert grid.size == 2 * (3 + 3)  # moves +-1, +-2, +-4 on each coordinate
+    nb = grid(np.array([8 * 2 + 3]))[0]
+    coords = {(a // 8, a % 8) for a in nb.tolist()}
+    expected = {(min(max(2 + d, 0), 4), 3) for d in (1, -1, 2, -2, 4, -4)}
+    expected |= {(2, min(max(3 + d, 0), 7)) for d in (1, -1, 2, -2, 4, -4)}
+    assert coords == expected  # clipped at the border of the grid, never wrapped
+    corner = grid(np.array([0, 39]))
+    assert corner.min() >= 0 and corner.max() < 40
+    t = grid(torch.tensor([8 * 2 + 3, 0, 39]))
+    np.testing.assert_array_equal(t.numpy(), grid(np.array([8 * 2 + 3, 0, 39])))
+
+
+def test_grid_neighbourhood_of_a_huge_grid_is_logarithmic():
+    grid = GridNeighbourhood([10**6] * 3)  # n = 10**18 actions
+    assert grid.size == 2 * 3 * 20
+    nb = grid(np.array([10**18 - 1]))
+    assert nb.shape == (1, 120) and nb.max() == 10**18 - 1 and nb.min() > 0
+
+
+def test_refine_on_grid_climbs_a_unimodal_score_and_never_decreases():
+    bins = [64, 64]
+    grid = GridNeighbourhood(bins)
+    target = np.array([[40, 9], [3, 60]])
+
+    def score(cand):
+        i, j = cand // 64, cand % 64
+        return -(np.abs(i - target[:, :1]) + np.abs(j - target[:, 1:])).astype(float)
+
+    start = np.array([0, 64 * 64 - 1])
+    values = score(start[:, None])[:, 0]
+    actions, best = refine_on_grid(score, start, values, grid, rounds=12)
+    np.testing.assert_array_equal(actions, target[:, 0] * 64 + target[:, 1])
+    assert np.all(best == 0)
+    one, v1 = refine_on_grid(score, start, values, grid, rounds=1)
+    assert np.all(v1 >= values) and np.all(v1 <= best)
+    with pytest.raises(ValueError, match="bins must be a non-empty list of positive integers"):
+        GridNeighbourhood([4, 0])
