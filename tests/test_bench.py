@@ -3,6 +3,7 @@ and Ray backends, strict results files, reports."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -112,6 +113,11 @@ def test_resume_skips_finished_runs(tabular_quick: Path, tmp_path: Path) -> None
     summary = run_suite(runs, out, suite="tabular", profile="quick", progress=False)
     assert (summary.skipped, summary.executed) == (len(runs), [])
     assert len(_log_lines(out)) == n_logged
+    if importlib.util.find_spec("ray") is not None:  # nothing to do: Ray is not even started
+        summary = run_suite(
+            runs, out, suite="tabular", profile="quick", backend="ray", progress=False
+        )
+        assert (summary.skipped, summary.executed) == (len(runs), [])
 
     # an interrupted run: drop two runs' rows, the rerun executes exactly those two
     dropped = {runs[3].run_id, runs[17].run_id}

@@ -565,6 +565,8 @@ class RayBackend:
     def results(self, todo: Sequence[RunSpec]) -> Iterator[tuple[RunSpec, list[Row]]]:
         import rlcore
 
+        if not todo:  # nothing left: Ray was not started
+            return
         ray = self._ray
         task = ray.remote(num_cpus=1)(_ray_task)
         version = rlcore.__version__
