@@ -256,3 +256,35 @@ def test_bad_out_is_a_clear_error(
         err = capsys.readouterr().err
         assert f"cannot write to the results folder '{tmp_path / 'ro'}': {os.strerror(code)}" in err
         assert "Traceback" not in err
+
+
+_PARENT = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    code = ("import sys, time; from rlcore.common.processes import end_with_parent; "
+            "end_with_parent(int(sys.argv[1])); print('ready', flush=True); time.sleep(120)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(os.getpid())], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "ready\\n"
+    print(child.pid, flush=True)
+    time.sleep(120)
+    """
+)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="process states read from /proc (Linux)")
+def test_worker_ends_when_its_driver_is_killed() -> None:
+    """``kill -9`` of a driver: its worker (protected by ``end_with_parent``) exits too."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT], env=_env(), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        worker = int(parent.stdout.readline())
+        assert _alive(worker)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker), "the worker outlived its killed driver"
+    finally:
+        parent.kill()

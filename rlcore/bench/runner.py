@@ -36,7 +36,6 @@ import os
 import shutil
 import signal
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -59,6 +58,7 @@ from rlcore.bench.store import (
     rewrite_rows,
     write_json_atomic,
 )
+from rlcore.common.processes import end_with_parent
 
 MANIFEST = "manifest.json"
 RUN_LOG = "run_log.jsonl"
@@ -318,29 +318,6 @@ def _result(get: Callable[[], list[Row]], spec: RunSpec) -> list[Row]:
         raise RuntimeError(f"benchmark run {spec.run_id!r} failed: {type(e).__name__}: {e}") from e
 
 
-def _worker_init(driver_pid: int) -> None:
-    """Local worker start-up: end with the driver, leave Ctrl-C to the driver."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG: SIGTERM when the driver dies
-        except (OSError, AttributeError):
-            pass
-
-    def watch() -> None:  # every platform: exit when the driver is gone
-        while True:
-            if os.getppid() != driver_pid:
-                os._exit(1)
-            time.sleep(1.0)
-
-    if os.getppid() != driver_pid:
-        os._exit(1)
-    threading.Thread(target=watch, name="rlcore-bench-driver-watch", daemon=True).start()
-
-
 class LocalBackend:
     """Runs in this process (``jobs=1``) or in ``jobs`` spawned worker processes."""
 
@@ -366,7 +343,7 @@ class LocalBackend:
             self.jobs,
             mp_context=ctx,
             max_tasks_per_child=1 if self.isolate else None,
-            initializer=_worker_init,
+            initializer=end_with_parent,
             initargs=(os.getpid(),),
         )
         futures = {self._pool.submit(run_one, spec): spec for spec in todo}
