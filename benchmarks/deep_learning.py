@@ -76,11 +76,11 @@ COMMON: dict[str, Any] = dict(
 REACH = "rlcore/TargetReach-v0"
 TASKS: dict[str, dict[str, Any]] = {
     "reach2d_1024": dict(env_id=REACH, env_kwargs={"n_actions": 1024, "dim": 2}, steps=5000),
-    "reach2d_1e6": dict(env_id=REACH, env_kwargs={"n_actions": 10**6, "dim": 2}, steps=20_000),
-    "reach1d_1e5": dict(env_id=REACH, env_kwargs={"n_actions": 10**5, "dim": 1}, steps=20_000),
+    "reach2d_1e6": dict(env_id=REACH, env_kwargs={"n_actions": 10**6, "dim": 2}, steps=10_000),
+    "reach1d_1e5": dict(env_id=REACH, env_kwargs={"n_actions": 10**5, "dim": 1}, steps=10_000),
     "cheetah": dict(env_id="rlcore/DiscreteHalfCheetah-v0", env_kwargs={}, steps=20_000),
 }
-EVAL_STATES = {"reach2d_1024": 1000, "reach2d_1e6": 100, "reach1d_1e5": 1000}
+EVAL_STATES = {"reach2d_1024": 1000, "reach2d_1e6": 100, "reach1d_1e5": 300}
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 

@@ -10,7 +10,9 @@ Two measures on rlcore/TargetReach-v0 (``--dim``-D grid, n = 10^2 ... 10^6 actio
   O(log n) policy, and once, for reference, the O(n) exact argmax (``exact=True``).
 
 Variants: ``stochdqn`` (StochDQN, default proposal ``local``: ``R ∪ M`` + state memory +
-grid refinement), ``stochdqn_paper`` (the paper's ``C = R ∪ M``), ``sb3dqn``
+grid refinement), ``stochdqn_paper`` (the paper's ``C = R ∪ M``), ``stochdqn_head``
+(StochDQN with ``ActionHeadPolicy``: per-action head rows, scoring is a gather; no action
+coordinates, so no refinement), ``sb3dqn``
 (stable_baselines3.DQN: dense n-way output layer, exact max; measured up to ``--sb3-max-n``).
 Same hyper-parameters for all. All configurations are measured in one process, interleaved
 over ``--repeats`` rounds, and the median is reported, so the ratios are robust to the load of
@@ -64,6 +66,8 @@ def make(algo: str, n: int, dim: int) -> Any:
         return StochDQN("MlpPolicy", env, seed=0, **HYPER)
     if algo == "stochdqn_paper":
         return StochDQN("MlpPolicy", env, seed=0, proposal="paper", **HYPER)
+    if algo == "stochdqn_head":
+        return StochDQN("ActionHeadPolicy", env, seed=0, **HYPER)
     if algo == "sb3dqn":
         return DQN("MlpPolicy", env, seed=0, max_grad_norm=10, **HYPER)
     raise ValueError(f"unknown algorithm {algo!r}")
@@ -92,7 +96,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ns", nargs="+", type=int, default=[10**2, 10**3, 10**4, 10**5, 10**6])
     parser.add_argument("--dim", type=int, default=1)
-    parser.add_argument("--algos", nargs="+", default=["stochdqn", "stochdqn_paper", "sb3dqn"])
+    parser.add_argument(
+        "--algos", nargs="+", default=["stochdqn", "stochdqn_paper", "stochdqn_head", "sb3dqn"]
+    )
     parser.add_argument("--sb3-max-n", type=int, default=10**4)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=1.0, help="target time per measure")
@@ -158,9 +164,8 @@ def report() -> None:
         return
     res = json.loads(OUT.read_text())
     tr, ev = res["train_median"], res["eval_median"]
-    algos = sorted(
-        {k.split("/")[0] for k in tr}, key=["stochdqn", "stochdqn_paper", "sb3dqn"].index
-    )
+    order = ["stochdqn", "stochdqn_paper", "stochdqn_head", "sb3dqn"]
+    algos = sorted({k.split("/")[0] for k in tr}, key=order.index)
     ns = sorted({int(k.split("/")[1]) for k in tr})
     n0, n1 = ns[0], ns[-1]
     print(f"TargetReach {res['dim']}-D, medians over interleaved rounds ({OUT.name})\n")
@@ -183,7 +188,10 @@ def report() -> None:
     if f"stochdqn/{n1}" in tr and f"sb3dqn/{n0}" in tr:
         r = tr[f"stochdqn/{n1}"] / tr[f"sb3dqn/{n0}"]
         rows.append((f"train StochDQN(n={n1:,}) / SB3 DQN(n={n0:,})", r, 1.0))
-    for a in ("stochdqn", "stochdqn_paper"):
+    if f"stochdqn_head/{n1}" in tr and f"sb3dqn/{n0}" in tr:
+        r = tr[f"stochdqn_head/{n1}"] / tr[f"sb3dqn/{n0}"]
+        rows.append((f"train StochDQN-head(n={n1:,}) / SB3 DQN(n={n0:,})", r, 1.0))
+    for a in ("stochdqn", "stochdqn_paper", "stochdqn_head"):
         if f"{a}/{n1}" in tr:
             rows.append(
                 (f"train {a}(n={n1:,}) / {a}(n={n0:,})", tr[f"{a}/{n1}"] / tr[f"{a}/{n0}"], None)

@@ -150,7 +150,7 @@ def candidate_set(
         return np.ascontiguousarray(rand)
     mem = np.asarray(memory)
     one_row = mem.ndim == 1 or (mem.ndim == 2 and mem.shape[0] == 1)
-    if batch_size == 1 and one_row and mem.dtype.kind in "iu" and mem.size <= 8:
+    if batch_size == 1 and one_row and mem.dtype.kind in "iu" and mem.size <= 64:
         # the per-step call of tabular agents: plain Python on a handful of ints
         r, m = rand[0].tolist(), mem.reshape(-1).tolist()
         if m and not (-1 <= min(m) and max(m) < n):
@@ -285,6 +285,8 @@ class GridNeighbourhood:
 
         stride, bins, delta, _ = self._on(actions.device)
         a = actions.unsqueeze(1)
+        if len(self.bins) == 1:  # 1-D: the action is its own coordinate
+            return torch.clamp(a + delta, 0, self.n - 1)
         idx = torch.div(a, stride, rounding_mode="floor") % bins
         moved = torch.minimum(torch.clamp(idx + delta, min=0), bins - 1)
         return a + (moved - idx) * stride

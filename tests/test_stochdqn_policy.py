@@ -59,15 +59,16 @@ def test_default_greedy_policy_never_builds_an_n_sized_tensor():
     assert model.proposal == "local" and model.maximizer == "stochastic"
     obs = np.random.default_rng(0).uniform(-1, 1, (8, 1)).astype(np.float32)
     bound = 300_000  # batch x candidates x hidden units of one scoring pass; n is 33x more
-    tracemalloc.start()
-    try:
-        with TensorSizeGuard(bound) as guard:
-            model.learn(160)  # acting, TD targets (replay memory) and gradient steps
+    with TensorSizeGuard(bound) as guard:
+        model.learn(140)  # acting, TD targets (replay memory) and gradient steps
+        tracemalloc.start()
+        try:
+            model.learn(10, reset_num_timesteps=False)
             actions, _ = model.predict(obs, deterministic=True)
             model.predict(obs[0], deterministic=True)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
     assert model._n_updates > 0 and actions.shape == (8,) and actions.max() < n
     assert 0 < guard.largest <= bound
     assert peak < 8 * 2**20  # bytes of numpy / Python objects; an int64 n-vector is 80 MB
@@ -208,8 +209,8 @@ def test_local_refinement_finds_better_actions_than_r_union_m():
 @pytest.mark.parametrize("proposal", PROPOSALS)
 def test_same_seed_same_predictions_and_save_load(tmp_path, proposal):
     obs = np.random.default_rng(6).uniform(-1, 1, (16, 1)).astype(np.float32)
-    a = _trained(StochDDQN, 10**5, seed=7, proposal=proposal)
-    b = _trained(StochDDQN, 10**5, seed=7, proposal=proposal)
+    a = _trained(StochDDQN, 10**5, seed=7, steps=150, proposal=proposal)
+    b = _trained(StochDDQN, 10**5, seed=7, steps=150, proposal=proposal)
     a.save(tmp_path / "a.zip")
     seq_a = [a.predict(obs, deterministic=True)[0] for _ in range(3)]
     seq_b = [b.predict(obs, deterministic=True)[0] for _ in range(3)]
@@ -220,19 +221,19 @@ def test_same_seed_same_predictions_and_save_load(tmp_path, proposal):
     np.testing.assert_array_equal(
         [loaded.predict(obs, deterministic=True)[0] for _ in range(3)], seq_a
     )
-    other = _trained(StochDDQN, 10**5, seed=8, proposal=proposal)
+    other = _trained(StochDDQN, 10**5, seed=8, steps=150, proposal=proposal)
     assert not np.array_equal(other.predict(obs, deterministic=True)[0], seq_a[0])
 
 
 def test_evaluation_does_not_change_training():
     def run(evaluate):
         model = StochDQN("MlpPolicy", reach(1000), seed=9, **FAST)
-        model.learn(200)
+        model.learn(130)
         if evaluate:
             obs = np.random.default_rng(0).uniform(-1, 1, (50, 1)).astype(np.float32)
             model.predict(obs, deterministic=True)
             model.predict(obs, deterministic=True, exact=True)
-        model.learn(100, reset_num_timesteps=False)
+        model.learn(40, reset_num_timesteps=False)
         return th.cat([p.detach().flatten() for p in model.q_net.parameters()])
 
     assert th.equal(run(False), run(True))
