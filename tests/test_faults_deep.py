@@ -9,9 +9,6 @@ import json
 import os
 import pickle
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 import zipfile
 
@@ -126,31 +123,34 @@ def test_save_killed_at_each_point_keeps_the_previous_checkpoint(tmp_path, point
 
 
 def test_save_of_a_separate_process_killed_midway(tmp_path):
-    """A real ``kill -9`` from outside while another process rewrites the checkpoint with 64 MB
-    of arrays through the same writer as ``save`` (that process imports the checkpoint module
-    only, to keep the test fast)."""
+    """A real ``kill -9`` from outside while another process (a fork of this one, to skip the
+    imports) rewrites the checkpoint with 64 MB of arrays through the writer ``save`` uses."""
+    from rlcore.stochdqn.checkpoint import write_archive
+
     path = tmp_path / "model.zip"
     old = model(1)
     old.save(path)
     expected = fingerprint(old)
-    script = textwrap.dedent(
-        f"""
-        import numpy as np
-        from rlcore.stochdqn.checkpoint import write_archive
-        arrays = {{"arrays/0.npy": np.ones(16_000_000, dtype=np.float32)}}
-        print("saving", flush=True)
-        while True:
-            write_archive({str(path)!r}, {{"format": "not-loadable"}}, arrays)
-        """
-    )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    arrays = {"arrays/0.npy": np.ones(16_000_000, dtype=np.float32)}
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: announce, then rewrite the file until killed
+        try:
+            os.close(read_end)
+            os.write(write_end, b"saving")
+            while True:
+                write_archive(path, {"format": "not-loadable"}, arrays)
+        finally:
+            os._exit(3)
+    os.close(write_end)
     try:
-        assert child.stdout.readline().strip() == "saving"
+        assert os.read(read_end, 6) == b"saving"
         time.sleep(0.05)  # in the middle of the first write
     finally:
-        child.kill()
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        os.close(read_end)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
     with zipfile.ZipFile(path) as zf:  # whole: the old checkpoint or a finished write
         assert zf.testzip() is None
         finished = json.loads(zf.read(META_ENTRY)).get("format") == "not-loadable"

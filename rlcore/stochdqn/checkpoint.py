@@ -773,13 +773,16 @@ def load_model(
             f"{file}: data['policy_class'] is not a policy class: {data['policy_class']!r}"
         )
     policy_kwargs = data.get("policy_kwargs", {})
-    if "policy_kwargs" in kwargs and kwargs["policy_kwargs"] != policy_kwargs:
-        raise ValueError(
-            f"{file}: the policy_kwargs given {kwargs['policy_kwargs']} differ from the saved ones "
-            f"{policy_kwargs}"
-        )
     if not isinstance(policy_kwargs, dict):
         raise CheckpointError(f"{file}: data['policy_kwargs'] is not a dict: {policy_kwargs!r}")
+    if "policy_kwargs" in kwargs:  # as SB3: must equal the saved ones (except filled-in keys)
+        given = kwargs.pop("policy_kwargs") or {}
+        filled = set(getattr(cls, "filled_policy_kwargs", ())) - set(given)
+        if given != {k: v for k, v in policy_kwargs.items() if k not in filled}:
+            raise ValueError(
+                f"{file}: the policy_kwargs given {given} differ from the saved ones "
+                f"{policy_kwargs}"
+            )
     policy_kwargs.pop("device", None)
     try:
         cls.check_hyperparameters({**data, **kwargs})
@@ -876,3 +879,52 @@ def load_buffer(path: PathLike, device: th.device | str = "cpu", allow_pickle: b
     buffer.__dict__.update(state)
     buffer.device = get_device(device)
     return buffer
+
+
+POLICY_FORMAT = "rlcore-stochdqn-policy"
+
+
+def save_policy(policy: Any, path: PathLike) -> pathlib.Path | None:
+    """Save a policy (SB3's ``BasePolicy.save``: constructor arguments + state dict) in the safe
+    format: the arguments as JSON data, the tensors as ``.npy`` arrays; atomic for a path."""
+    encoder = Encoder()
+    args = {k: v for k, v in policy._get_constructor_parameters().items() if k != "lr_schedule"}
+    meta = {
+        "format": POLICY_FORMAT,
+        "version": FORMAT_VERSION,
+        "algorithm": class_name(type(policy)),
+        "versions": versions(),
+        "data": {k: encoder.encode(v, f"data[{k!r}]") for k, v in args.items()},
+        "params": {"state_dict": encoder.encode(policy.state_dict(), "state_dict")},
+    }
+    return write_archive(path, meta, encoder.arrays)
+
+
+def load_policy(
+    cls: type[Any], path: PathLike, device: th.device | str = "auto", allow_pickle: bool = False
+) -> Any:
+    """Load a policy written by :func:`save_policy` as ``cls`` (or a subclass named in the file)."""
+    from stable_baselines3.common.utils import get_device
+
+    with open_archive(path) as (archive, file):
+        if META_ENTRY not in archive.NameToInfo:
+            raise CheckpointError(
+                f"{file}: not an rlcore policy file (no {META_ENTRY}; policies saved with torch's "
+                "pickle-based th.save are not loaded: they can run code)"
+            )
+        meta = read_meta(archive, file, fmt=POLICY_FORMAT)
+        decoder = Decoder(archive, file, allow_pickle)
+        saved = decoder.resolve(meta["algorithm"], "algorithm")
+        if not (isinstance(saved, type) and issubclass(saved, cls)):
+            raise CheckpointError(f"{file}: a {meta['algorithm']} policy, not a {cls.__name__}")
+        args = {k: decoder.decode(v, f"data[{k!r}]") for k, v in meta["data"].items()}
+        state = decoder.decode(meta["params"].get("state_dict"), "state_dict")
+        unknown = sorted(set(archive.namelist()) - decoder.used - {META_ENTRY})
+        if unknown:
+            raise CheckpointError(f"{file}: unexpected entries {unknown}; refused")
+    try:
+        policy = saved(lr_schedule=lambda _: 0.0, **args)
+        policy.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{file}: the saved policy cannot be rebuilt: {exc}") from exc
+    return policy.to(get_device(device))

@@ -225,6 +225,21 @@ class CandidateQNetwork(BasePolicy):
     def _predict(self, observation: PyTorchObs, deterministic: bool = True) -> th.Tensor:
         return self.exact_max(observation)[0]
 
+    @classmethod
+    def load(  # type: ignore[override]
+        cls, path: str, device: th.device | str = "auto", allow_pickle: bool = False
+    ) -> CandidateQNetwork:
+        """SB3's ``load`` of a network saved with ``save`` (torch's pickle-based ``th.save``):
+        refused unless ``allow_pickle=True`` (unpickling a file can run code; use it for files
+        you trust). The safe alternatives are the policy's and the model's ``save`` / ``load``."""
+        if not allow_pickle:
+            raise ValueError(
+                f"{path}: a Q-network saved with th.save is a pickle (loading it can run code); "
+                "refused. Pass allow_pickle=True for a file you trust, or save the policy "
+                "(model.policy.save) or the model (model.save) in rlcore's safe format"
+            )
+        return super().load(path, device)
+
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.update(
@@ -439,6 +454,22 @@ class StochDQNPolicy(BasePolicy):
 
     def _predict(self, obs: PyTorchObs, deterministic: bool = True) -> th.Tensor:
         return self.q_net.exact_max(obs)[0]
+
+    def save(self, path: str) -> None:  # type: ignore[override]
+        """Save the policy alone (constructor arguments and parameters) in the safe, atomic
+        format of :mod:`rlcore.stochdqn.checkpoint` (SB3's writes a pickle)."""
+        from rlcore.stochdqn.checkpoint import save_policy
+
+        save_policy(self, path)
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls, path: str, device: th.device | str = "auto", allow_pickle: bool = False
+    ) -> StochDQNPolicy:
+        """Load a policy written by :meth:`save`; no code runs unless ``allow_pickle``."""
+        from rlcore.stochdqn.checkpoint import load_policy
+
+        return load_policy(cls, path, device, allow_pickle)
 
     def set_training_mode(self, mode: bool) -> None:
         """Train / eval mode of the online network (the target network stays in eval mode).

@@ -152,6 +152,8 @@ class StochDQN(OffPolicyAlgorithm):
         "ActionHeadPolicy": ActionHeadPolicy,
     }
     double_q: ClassVar[bool] = False
+    # policy kwargs that _setup_model fills in from the env (load accepts them missing)
+    filled_policy_kwargs: ClassVar[tuple[str, ...]] = ("action_bins",)
     exploration_schedule: Schedule
     q_net: CandidateQNetwork
     q_net_target: CandidateQNetwork
