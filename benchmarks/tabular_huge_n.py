@@ -9,7 +9,7 @@ pages for large arrays: a first write commits 2 MiB). The ``np.zeros`` runs are 
 
 Part 2: ``predict`` at n = 10**8 for 1 and 10 states: the default greedy policy of
 StochQLearning (``O(log n)`` stochastic argmax), the exact argmax opt-in
-(``maximizer="exact"``, ``O(n)`` time, no row copies) and, for 1 state, the previous
+(``exact=True``, ``O(n)`` time, no row copies) and, for 1 state, the previous
 implementation ``q[:, states].sum(axis=0).argmax(axis=1)`` (copies whole rows); time and peak
 extra memory allocated (tracemalloc, which sees numpy's allocations).
 
@@ -137,8 +137,8 @@ def main() -> None:
         cases = [
             ("default greedy (stochastic, O(log n))", lambda s=states: agent.predict(s)),
             (
-                "exact opt-in (maximizer='exact')",
-                lambda s=states: agent.predict(s, maximizer="exact"),
+                "exact opt-in (exact=True)",
+                lambda s=states: agent.predict(s, exact=True),
             ),
         ]
         if n_pred == 1:

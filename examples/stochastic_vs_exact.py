@@ -4,7 +4,7 @@ Part 1 trains every tabular agent (exact and stochastic) on ``rlcore/LargeAction
 256 actions (5 states, 2 good actions per state, Gaussian reward noise) and prints the exact
 optimality gap of the greedy policy the agent acts with (``predict(obs)``: the ``O(log n)``
 stochastic argmax for the stochastic agents), of the exact argmax of the same table
-(``predict(obs, maximizer="exact")``, ``O(n)``), and the time per step.
+(``predict(obs, exact=True)``, ``O(n)``), and the time per step.
 Part 2 times QLearning and StochQLearning per step with a million actions.
 
     .venv/bin/python examples/stochastic_vs_exact.py
@@ -69,7 +69,7 @@ def main() -> None:
         agent, sps = train(cls, 256, steps)
         mdp = agent.env.envs[0].unwrapped
         policy, _ = agent.predict(np.arange(N_STATES))
-        exact, _ = agent.predict(np.arange(N_STATES), maximizer="exact")
+        exact, _ = agent.predict(np.arange(N_STATES), exact=True)
         gap, gap_exact = mdp.optimality_gap(policy, GAMMA), mdp.optimality_gap(exact, GAMMA)
         print(
             f"| {cls.__name__} | {agent.maximizer} | {max(gap, 0.0):.1%} | "

@@ -268,7 +268,7 @@ def test_default_greedy_policy_of_stochastic_agents_reads_o_log_n_entries(cls):
     assert actions.shape == (3,) and 0 < agent.q.reads <= 3 * per_state
     # the same wrapper catches the O(n) exact argmax, the explicit opt-in
     with pytest.raises(AssertionError, match="one read of"):
-        agent.predict(np.arange(3), maximizer="exact")
+        agent.predict(np.arange(3), exact=True)
 
 
 @pytest.mark.parametrize("cls", ALL)
@@ -279,7 +279,10 @@ def test_exact_greedy_opt_in_equals_np_argmax(cls, monkeypatch):
     agent = cls(mdp(), seed=2).learn(2_000)
     states = np.array([4, 0, 3, 3, 1, 2])
     expected = np.argmax(agent.q.sum(axis=0)[states], axis=1)
-    np.testing.assert_array_equal(agent.predict(states, maximizer="exact")[0], expected)
+    np.testing.assert_array_equal(agent.predict(states, exact=True)[0], expected)
+    agent.exact_predict = True  # the switch evaluate_policy / EvalCallback can use
+    np.testing.assert_array_equal(agent.predict(states)[0], expected)
+    agent.exact_predict = False
     default = agent.predict(states)[0]
     if cls not in STOCH:  # the exact agents' greedy policy is the exact argmax
         np.testing.assert_array_equal(default, expected)
@@ -320,8 +323,10 @@ def test_predict_and_q_values_reject_bad_input():
         agent.predict(np.array([0.5]))
     with pytest.raises(ValueError, match="deterministic must be True or False"):
         agent.predict(0, deterministic="yes")
-    with pytest.raises(ValueError, match="maximizer must be 'exact', 'stochastic' or None"):
-        agent.predict(0, maximizer="fast")
+    with pytest.raises(ValueError, match="exact must be True, False or None"):
+        agent.predict(0, exact="yes")
+    with pytest.raises(ValueError, match="exact=True applies to deterministic=True"):
+        agent.predict(0, deterministic=False, exact=True)
     with pytest.raises(ValueError, match=r"action 256 outside \[0, 256\)"):
         agent.q_values(0, 256)
 

@@ -6,7 +6,7 @@ A subclass only writes its update rule (:meth:`TabularAgent._update`), which cal
 the exact maximizer (all ``n`` actions) and the stochastic one (:mod:`rlcore.stochmax`,
 ``C = R ∪ M`` with ``M(s)`` the actions most recently exploited in state ``s``). The greedy
 policy of :meth:`TabularAgent.predict` uses the same maximizer (``O(log n)`` for the stochastic
-agents); the exact argmax is the opt-in ``predict(obs, maximizer="exact")``.
+agents); the exact argmax is the opt-in ``predict(obs, exact=True)``.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ class TabularAgent:
     ``|R| + |M(s)|`` entries per table and state, whatever ``n`` is; ``R`` is drawn from a
     separate seeded generator (saved with the agent, so a reloaded agent predicts the same
     actions) and ``M(s)`` is only read, so evaluating never changes training. The exact argmax
-    over all ``n`` actions is an explicit ``O(n)`` opt-in: ``predict(obs, maximizer="exact")``.
+    over all ``n`` actions is an explicit ``O(n)`` opt-in: ``predict(obs, exact=True)`` (or the
+    attribute ``exact_predict = True``, for ``evaluate_policy``), as for :class:`rlcore.StochDQN`.
     The exact agents' greedy policy is the exact argmax.
     """
 
@@ -198,6 +199,8 @@ class TabularAgent:
         """Draws the random candidates of the stochastic greedy policy (``predict``); separate
         from ``rng`` so that evaluating never changes training."""
         self.exploration_rate = hp["exploration_initial_eps"]
+        self.exact_predict = False
+        """True: ``predict(obs)`` (deterministic) gives the exact ``O(n)`` argmax (diagnostics)."""
         self.num_timesteps = 0
         self.env: VecEnv | None = None
         self._last_obs: np.ndarray | None = None
@@ -507,7 +510,7 @@ class TabularAgent:
         state: Any = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
-        maximizer: Maximizer | None = None,
+        exact: bool | None = None,
     ) -> tuple[np.ndarray | np.int64, None]:
         """Actions for observations (SB3's ``predict``; ``evaluate_policy`` works with it).
 
@@ -522,10 +525,12 @@ class TabularAgent:
                 False samples the epsilon-greedy action with the agent's maximizer and current
                 exploration rate, as during training (this updates ``M(s)`` and uses the
                 training generator).
-            maximizer: overrides the greedy maximizer when ``deterministic`` is True:
-                ``"exact"`` is the exact argmax over all ``n`` actions, ``O(n)`` per state (a
-                diagnostic: the best action of the learned table); ``"stochastic"`` the
-                stochastic one. None: the agent's own.
+            exact: with ``deterministic=True``, True gives the exact argmax over all ``n``
+                actions instead (first index on ties, as ``np.argmax``): **O(n) per state**, a
+                diagnostic (the best action of the learned table, to see what the ``O(log n)``
+                policy loses). None: the attribute ``exact_predict`` (False unless set; set it
+                to evaluate the exact argmax with ``evaluate_policy``). As
+                :meth:`rlcore.StochDQN.predict`.
 
         Returns:
             ``(actions, None)``: int64 array of the observation's shape, or an ``np.int64``
@@ -533,17 +538,19 @@ class TabularAgent:
         """
         if not isinstance(deterministic, bool | np.bool_):
             raise ValueError(f"deterministic must be True or False, got {deterministic!r}")
-        if maximizer is not None and maximizer not in ("exact", "stochastic"):
-            raise ValueError(f"maximizer must be 'exact', 'stochastic' or None, got {maximizer!r}")
+        if exact is not None and not isinstance(exact, bool | np.bool_):
+            raise ValueError(f"exact must be True, False or None, got {exact!r}")
+        if exact and not deterministic:
+            raise ValueError("exact=True applies to deterministic=True predictions only")
         obs, states = self._states(observation, "predict")
         if deterministic:
-            greedy = maximizer or self.maximizer
+            use_exact = self.exact_predict if exact is None else bool(exact)
             if states.size == 0:
                 actions = np.empty(0, dtype=np.int64)
-            elif greedy == "stochastic":
-                actions = self._greedy_stochastic(states)
-            else:
+            elif use_exact or self.maximizer == "exact":
                 actions = self._greedy_exact(states)
+            else:
+                actions = self._greedy_stochastic(states)
         else:
             actions = np.array([self._act(int(s)) for s in states], dtype=np.int64)
         actions = actions + self.action_start
