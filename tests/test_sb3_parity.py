@@ -30,6 +30,7 @@ from stable_baselines3.common.callbacks import (
 )
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv, IdentityEnv, SimpleMultiObsEnv
+from stable_baselines3.common.logger import configure
 from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -548,3 +549,48 @@ def test_checkpoint_files_are_not_pickles(tmp_path):
     for name in files:
         with zipfile.ZipFile(tmp_path / name) as zf:
             assert "__pickled__" not in zf.read("rlcore.json").decode()
+
+
+# --------------------------------------------------------------------------------------------
+# Parity additions: tau, q_net(obs), torch threads
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("tau", [1.0, 0.25])
+def test_tau_polyak_target_update(tau):
+    model = StochDQN("MlpPolicy", select_env(), tau=tau, target_update_interval=1)
+    model.set_logger(configure(None, []))
+    with th.no_grad():
+        for p in model.q_net.parameters():
+            p.add_(1.0)
+    online = [p.clone() for p in model.q_net.parameters()]
+    target = [p.clone() for p in model.q_net_target.parameters()]
+    model._on_step()
+    for o, t, new in zip(online, target, model.q_net_target.parameters(), strict=True):
+        th.testing.assert_close(new, tau * o + (1 - tau) * t)
+
+
+def test_q_net_returns_q_values_and_refuses_huge_n():
+    model = StochDQN("ActionHeadPolicy", select_env())
+    obs = th.tensor([1, 4])  # IdentityEnv's Discrete observations (one-hot encoded inside)
+    values = model.q_net(obs)
+    assert values.shape == (2, 10)
+    cand = th.tensor([[3, 1], [4, 0]])
+    th.testing.assert_close(model.q_net(obs, cand), values.gather(1, cand))
+    huge = StochDQN("MlpPolicy", gym.make("rlcore/TargetReach-v0", n_actions=10**12, dim=1))
+    with pytest.raises(MemoryError, match=r"q_net\(obs\): the Q-values of all n=1000000000000"):
+        huge.q_net(th.zeros((1, 1)))
+
+
+def test_torch_threads_are_limited_during_learn_and_restored():
+    seen = []
+    previous = th.get_num_threads()
+    th.set_num_threads(2)
+    try:
+        for setting, expected in [("auto", 1), (None, 2), (2, 2)]:
+            model = StochDQN("MlpPolicy", select_env(), torch_threads=setting, learning_starts=5)
+            model.learn(10, callback=lambda _l, _g: seen.append(th.get_num_threads()) or True)
+            assert set(seen) == {expected} and th.get_num_threads() == 2
+            seen.clear()
+        with pytest.raises(ValueError, match=r"torch_threads must be 'auto', None or an integer"):
+            StochDQN("MlpPolicy", select_env(), torch_threads=0)
+    finally:
+        th.set_num_threads(previous)
