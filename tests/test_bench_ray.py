@@ -96,6 +96,7 @@ _SCRIPT = textwrap.dedent(
                 envs=("LargeActionMDP-v0",))
     s = run_suite(runs, sys.argv[1], suite="tabular", profile="quick", backend="ray",
                   jobs=1, ship_package=True, progress=False)
+    seen["env_after"] = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "unset")
     print("RESULT " + json.dumps(seen | {"executed": s.executed}))
     """
 )
@@ -113,9 +114,9 @@ def test_ray_backend_on_loopback_ships_the_package_and_equals_local(tmp_path: Pa
     env = os.environ | {
         "OMP_NUM_THREADS": "1",
         "RAY_USAGE_STATS_ENABLED": "0",  # no usage report sent anywhere
-        "RAY_ADDRESS": "",
     }
-    env.pop("RAY_ADDRESS")
+    env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _SCRIPT, str(out)],
@@ -132,6 +133,7 @@ def test_ray_backend_on_loopback_ships_the_package_and_equals_local(tmp_path: Pa
     # every address a process of the Ray instance listens on is a loopback one
     assert seen["processes"] >= 3 and seen["listening"], seen  # gcs, raylet, workers
     assert [x for x in seen["listening"] if not _loopback(x[1])] == [], seen["listening"]
+    assert seen["env_after"] == "unset"  # the loopback pin is undone when the call ends
 
     # the workers import the shipped copy (Ray's py_modules), not the installed package
     assert "py_modules" in seen["worker_rlcore"], seen["worker_rlcore"]

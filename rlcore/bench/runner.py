@@ -427,12 +427,32 @@ def check_reachable(address: str, timeout: float) -> None:
         ) from None
 
 
-def _pin_ray_to_loopback(ray: Any) -> None:
+_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _pin_ray_to_loopback(ray: Any) -> Callable[[], None]:
     """Make this process and the Ray processes it starts use 127.0.0.1 as the node address
-    (Ray otherwise replaces a loopback address by the machine's network address)."""
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    with contextlib.suppress(Exception):
-        ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
+    (Ray otherwise replaces a loopback address by the machine's network address).
+
+    Returns:
+        A function that restores the previous settings (called when the backend closes).
+    """
+    old_env = os.environ.get(_CLUSTER_ENV)
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    old_flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[_CLUSTER_ENV] = "0"
+    if constants is not None and old_flag is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+
+    def restore() -> None:
+        if old_env is None:
+            os.environ.pop(_CLUSTER_ENV, None)
+        else:
+            os.environ[_CLUSTER_ENV] = old_env
+        if constants is not None and old_flag is not None:
+            constants.ENABLE_RAY_CLUSTER = old_flag
+
+    return restore
 
 
 def _package_dir() -> Path:
@@ -488,6 +508,7 @@ class RayBackend:
         self._shipped: Path | None = None
         self._pending: dict[Any, RunSpec] = {}
         self._resources: dict[str, Any] = {}
+        self._restore: Callable[[], None] | None = None
 
     def start(self) -> None:
         ray = self._ray = _import_ray()
@@ -499,7 +520,7 @@ class RayBackend:
                 self._shipped = _package_dir()
             job_env = {"py_modules": [str(self._shipped)]} if self._shipped else None
             if self.kind == "local":
-                _pin_ray_to_loopback(ray)
+                self._restore = _pin_ray_to_loopback(ray)
                 ray.init(
                     num_cpus=self.jobs,
                     include_dashboard=False,
@@ -511,7 +532,7 @@ class RayBackend:
                 if self.kind in ("gcs", "client"):
                     check_reachable(self.address, self.timeout)
                     if _is_loopback(_host_port(self.address)[0]):
-                        _pin_ray_to_loopback(ray)
+                        self._restore = _pin_ray_to_loopback(ray)
                 try:
                     ray.init(address=self.address, log_to_driver=False, runtime_env=job_env)
                 except (ConnectionError, RuntimeError, ValueError) as e:
@@ -571,6 +592,9 @@ class RayBackend:
         if self._shipped is not None:
             shutil.rmtree(self._shipped.parent, ignore_errors=True)
             self._shipped = None
+        if self._restore is not None:
+            self._restore()
+            self._restore = None
 
 
 # ---------------------------------------------------------------------------------- main
