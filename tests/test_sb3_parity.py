@@ -594,3 +594,25 @@ def test_torch_threads_are_limited_during_learn_and_restored():
             StochDQN("MlpPolicy", select_env(), torch_threads=0)
     finally:
         th.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("model_class", [StochDQN])  # (one algorithm: 500 steps of HER)
+def test_eval_success_logging(model_class):
+    """SB3's case: HER replay buffer, MultiInputPolicy, success rate logged by EvalCallback."""
+    from stable_baselines3 import HerReplayBuffer
+    from stable_baselines3.common.envs import BitFlippingEnv
+
+    n_bits, n_envs = 2, 2
+    env = BitFlippingEnv(n_bits=n_bits)
+    eval_env = DummyVecEnv([lambda: BitFlippingEnv(n_bits=n_bits)] * n_envs)
+    eval_callback = EvalCallback(eval_env, eval_freq=250, warn=False)
+    model = model_class(
+        "MultiInputPolicy",
+        env,
+        replay_buffer_class=HerReplayBuffer,
+        learning_starts=100,
+        seed=0,
+    )
+    model.learn(500, callback=eval_callback)
+    assert len(eval_callback._is_success_buffer) > 0
+    assert np.mean(eval_callback._is_success_buffer) > 0.5
