@@ -31,6 +31,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import DiscretizeAction
 
+from rlcore.common.checks import check_action
+
 __all__ = [
     "CoordinateDiscretizeAction",
     "make_discretized",
@@ -98,6 +100,15 @@ class CoordinateDiscretizeAction(DiscretizeAction):
         super().__init__(env, bins=bins, multidiscrete=False)
         self._strides = np.r_[np.cumprod(self.bins[::-1])[:-1][::-1], 1].astype(np.int64)
         self._centers = [np.asarray(c, dtype=np.float64) for c in self.bin_centers]
+
+    def action(self, act: Any) -> np.ndarray:
+        """The continuous action (bin centres) of the discrete action ``act``.
+
+        Raises:
+            ValueError: ``act`` is not one integer in ``[0, n)`` (Gymnasium's wrapper would
+                index out of range or clip it silently).
+        """
+        return super().action(check_action(act, int(self.action_space.n)))
 
     @property
     def action_grid(self) -> dict[str, list]:

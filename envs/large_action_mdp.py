@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rlcore.common.checks import check_float, check_int
+from rlcore.common.checks import check_action, check_float, check_int
 from rlcore.stochmax import sample_distinct
 
 MAX_ACTIONS = 2**62
@@ -125,9 +125,7 @@ class LargeActionMDPEnv(gym.Env[np.int64, np.int64]):
         return np.int64(self._state), {}
 
     def step(self, action: Any) -> tuple[np.int64, float, bool, bool, dict[str, Any]]:
-        a = int(action)
-        if not 0 <= a < self.n_actions:
-            raise ValueError(f"action must be in [0, {self.n_actions}), got {action!r}")
+        a = check_action(action, self.n_actions)
         s = self._state
         hit = np.flatnonzero(self.good_actions[s] == a)
         if hit.size:

@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rlcore.common.checks import check_float, check_int
+from rlcore.common.checks import check_action, check_float, check_int
 
 MAX_ACTIONS = 2**62
 """Largest ``n_actions`` (actions are int64 indices)."""
@@ -138,9 +138,7 @@ class TargetReachEnv(gym.Env[np.ndarray, np.int64]):
         return self._observe(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        a = int(np.asarray(action).reshape(-1)[0]) if np.ndim(action) else int(action)
-        if not 0 <= a < self.n_actions:
-            raise ValueError(f"action must lie in [0, {self.n_actions}), got {action!r}")
+        a = check_action(action, self.n_actions)
         dist = float(np.linalg.norm(self.action_coordinates(a) - self._target))
         best = self.action_coordinates(self.optimal_action(self._target))
         best_dist = float(np.linalg.norm(best - self._target))

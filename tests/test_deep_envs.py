@@ -188,3 +188,14 @@ def test_target_reach_optimal_action_validates_the_target():
         env.optimal_action(np.array([0.1, np.nan]))
     with pytest.raises(ValueError, match=r"target must be a finite array of shape \(2,\)"):
         env.optimal_action(np.zeros(3))
+
+
+@pytest.mark.parametrize("env_id", ["rlcore/TargetReach-v0", "rlcore/DiscretePendulum-v0"])
+@pytest.mark.parametrize("action", [1000, -1, 1.5, True, "a", np.array([1, 2])])
+def test_bad_action_raises_naming_it(env_id, action):
+    """Never clipped, truncated or indexed out of range: a clear error naming the action."""
+    env = gym.make(env_id)  # 1000 actions in both
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action must be an integer in \[0, 1000\), got "):
+        env.step(action)
+    env.step(np.int64(999))  # the last action is fine

@@ -133,11 +133,21 @@ def test_render_modes(mode):
     check_env(env.unwrapped)
 
 
-def test_out_of_range_action_raises():
+@pytest.mark.parametrize("action", [10, -1, 1.5, 2.0, True, "3", np.array([1, 2]), None])
+def test_bad_action_raises_naming_it(action):
+    """Out of range, non-integer (never truncated to another action) or several values."""
     env = LargeActionMDPEnv(n_actions=10)
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"action must be in \[0, 10\), got 10"):
-        env.step(10)
+    with pytest.raises(ValueError, match=r"action must be an integer in \[0, 10\), got "):
+        env.step(action)
+
+
+@pytest.mark.parametrize("action", [3, np.int64(3), np.array(3), np.array([3])])
+def test_integer_actions_of_every_kind_step(action):
+    env = LargeActionMDPEnv(n_actions=10)
+    env.reset(seed=0)
+    env.step(action)
+    assert env._last[0] == 3
 
 
 def test_exact_value_queries_validate_their_input():

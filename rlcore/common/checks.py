@@ -69,6 +69,26 @@ def check_table_fits(
         )
 
 
+def check_action(action: Any, n: int) -> int:
+    """Return ``action`` as an ``int`` if it is one integer action of ``Discrete(n)``.
+
+    Accepts a Python or numpy integer (not a bool) or an integer numpy array holding one element
+    (shape ``()`` or ``(1,)``, what some vectorized callers pass), in ``[0, n)``.
+
+    Raises:
+        ValueError: naming the action and the accepted range (a float such as ``1.5`` is refused,
+            never truncated to another action).
+    """
+    value = action
+    if isinstance(action, np.ndarray) and action.size == 1 and action.ndim <= 1:
+        value = action.reshape(-1)[0]
+    if not isinstance(value, bool | np.bool_) and isinstance(value, int | np.integer):
+        a = int(value)
+        if 0 <= a < n:
+            return a
+    raise ValueError(f"action must be an integer in [0, {n}), got {action!r}")
+
+
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
     """Return ``value`` as an ``int`` if it is an integer (not a bool) in ``[low, high]``.
 
