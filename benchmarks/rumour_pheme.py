@@ -65,7 +65,7 @@ from rlcore.erd.baselines import (
 CHECKPOINTS = (1, 2, 4, 8)
 THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99, 1.0)
 CM_INPUTS = ("state+probs", "probs", "probs+delta")
-REWARDS = ((-0.01, -2.0), (-0.05, -5.0))  # (read, wrong)
+REWARDS = ((-0.01, -2.0), (-0.05, -5.0))  # (read, wrong) of the ERD variants (--rewards)
 PAPERS = {
     "ERD paper, TWITTER (Zhou et al. 2019): ERD": dict(accuracy=0.858, f1=0.785),
     "ERD paper, TWITTER: RDM full stream": dict(accuracy=0.873, f1=0.820),
@@ -207,7 +207,7 @@ def run_split(
     }
     for posts in envs:
         for cm_input in CM_INPUTS:
-            for read, wrong in REWARDS:
+            for read, wrong in args.rewards:
                 model = ERD(envs[posts]["train"], cm_env=envs[posts]["fit"], cm_input=cm_input,
                             n_rounds=1, read_reward=read, wrong_reward=wrong, seed=args.seed,
                             train_freq=args.train_freq)  # fmt: skip
@@ -227,6 +227,8 @@ def run_split(
     print(f"  ERD variants: chose {key} [{time.perf_counter() - t0:.0f} s]", flush=True)
 
     # ------------------------------------------------------------- SB3 on the same events
+    if args.no_sb3:
+        return {**log, "rows": rows, "choices": choices, "seconds": time.perf_counter() - t0}
     vec = dict(obs_mode="tfidf", cumulative=True, wrong_reward=-2.0, with_fit=True)
     v_train = env(None, 3, **vec)
     v_sel = env(carve["sel"], 3, vocab=v_train.vocab, **vec)
@@ -279,9 +281,16 @@ def main() -> None:
     parser.add_argument("--cm-steps", type=int, default=8000)
     parser.add_argument("--train-freq", type=int, default=4)
     parser.add_argument("--sb3-steps", type=int, default=30_000)
+    parser.add_argument(
+        "--rewards",
+        default=",".join(f"{r}:{w}" for r, w in REWARDS),
+        help="read:wrong reward pairs of the ERD variants",
+    )
+    parser.add_argument("--no-sb3", action="store_true", help="skip SB3 PPO and DQN")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     args.chunkings = [int(c) for c in args.chunkings.split(",")]
+    args.rewards = [tuple(float(x) for x in pair.split(":")) for pair in args.rewards.split(",")]
     torch.set_num_threads(1)
     out = args.out or Path(__file__).parent / "results" / (
         "rumour_pheme.json" if args.data else "rumour_synthetic.json"
@@ -330,6 +339,8 @@ def main() -> None:
 
 def _args_key(args: Any) -> str:
     keys = ("seed", "chunkings", "max_rdm_epochs", "cm_steps", "train_freq", "sb3_steps")
+    if args.no_sb3 or [tuple(r) for r in args.rewards] != list(REWARDS):
+        keys += ("rewards", "no_sb3")
     return json.dumps({k: getattr(args, k) for k in keys})
 
 
