@@ -279,3 +279,20 @@ def test_n_row_tables_that_cannot_fit_raise_memory_error_before_allocating(polic
 
 def reach_n(n):
     return gym.make("rlcore/TargetReach-v0", n_actions=n, dim=1)
+
+
+def test_set_parameters_from_a_file_reads_it_safely(tmp_path):
+    import cloudpickle
+
+    source, target = model(1), model(2)
+    source.save(tmp_path / "source.zip")
+    target.set_parameters(tmp_path / "source.zip")
+    assert th.equal(fingerprint(target)[0], fingerprint(source)[0])
+    marker = tmp_path / "marker"
+    blob = base64.b64encode(cloudpickle.dumps(_Payload(str(marker)))).decode()
+    _sb3_zip(
+        tmp_path / "sb3.zip", {"algorithm_name": "StochDQN", "policy_class": {":serialized:": blob}}
+    )
+    with pytest.raises(CheckpointError, match=r"sb3.zip: a StochDQN checkpoint in the old SB3"):
+        target.set_parameters(tmp_path / "sb3.zip")
+    assert not marker.exists()

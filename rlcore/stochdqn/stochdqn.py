@@ -43,6 +43,7 @@ from rlcore.stochdqn.checkpoint import (
     load_buffer,
     load_model,
     print_checkpoint_versions,
+    read_model,
     save_buffer,
     save_model,
 )
@@ -684,6 +685,19 @@ class StochDQN(OffPolicyAlgorithm):
                 path, env, device, custom_objects, print_system_info, force_reset, **kwargs
             )
         return model
+
+    def set_parameters(
+        self,
+        load_path_or_dict: str | pathlib.Path | io.BufferedIOBase | dict[str, Any],
+        exact_match: bool = True,
+        device: th.device | str = "auto",
+    ) -> None:
+        """SB3's ``set_parameters``: from a dict of state dicts, or from a checkpoint written by
+        :meth:`save`, read safely (SB3's reader would unpickle the file's entries)."""
+        if not isinstance(load_path_or_dict, dict):
+            read = read_model(load_path_or_dict, type(self).__name__, None, allow_pickle=False)
+            load_path_or_dict = read[2]  # type: ignore[index]  (never None without allow_pickle)
+        super().set_parameters(load_path_or_dict, exact_match, device)
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """Save the replay buffer in the safe format of :meth:`save` (atomic for a path; SB3's
