@@ -153,6 +153,13 @@ def test_callback_returning_false_stops_training():
     assert agent.num_timesteps == 123
 
 
+@pytest.mark.parametrize("callback", [5, "stop", [lambda _l, _g: True]])
+def test_bad_callback_raises_before_training(callback):
+    agent = QLearning(frozen_lake(), seed=0)
+    with pytest.raises(TypeError, match="callback must be None, an SB3 BaseCallback"):
+        agent.learn(10, callback=callback)
+
+
 @pytest.mark.parametrize("cls", [QLearning, StochSarsa])
 def test_box_action_space_raises(cls):
     env = gym.make("MountainCarContinuous-v0")

@@ -439,6 +439,16 @@ class TabularAgent:
         self.logger.dump(step=self.num_timesteps)
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool) -> BaseCallback:
+        ok = (
+            all(isinstance(c, BaseCallback) for c in callback)
+            if isinstance(callback, list)
+            else callback is None or isinstance(callback, BaseCallback) or callable(callback)
+        )
+        if not ok:
+            raise TypeError(
+                "callback must be None, an SB3 BaseCallback, a list of them or a function "
+                f"f(locals, globals) -> bool, got {callback!r}"
+            )
         if isinstance(callback, list):
             callback = CallbackList(callback)
         if not isinstance(callback, BaseCallback):
