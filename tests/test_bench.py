@@ -16,7 +16,7 @@ import pytest
 from rlcore.bench import ResultsError, plan, read_rows, run_one, run_suite
 from rlcore.bench.report import load_results, write_report
 from rlcore.bench.runner import RUN_LOG
-from rlcore.bench.stats import bootstrap_ci, iqm
+from rlcore.bench.stats import bootstrap_ci, final_points, group_runs, iqm
 from rlcore.bench.store import FIELDS, append_rows, validate_row
 from rlcore.cli import main as rlcore_main
 
@@ -289,9 +289,11 @@ def test_report_embedded_in_readme(tabular_quick: Path, tmp_path: Path) -> None:
     assert images and len(images) == report.count(".png)")
     assert all((tmp_path / p).exists() for p in images)
     assert text.count("| StochQLearning |") == report.count("| StochQLearning |") > 0
-    # a second run replaces the section instead of appending to it
+    # a second run replaces the section instead of appending to it, keeping the README's mode
+    readme.chmod(0o664)
     assert rlcore_main([*args, "--readme", str(readme)]) == 0
-    assert readme.read_text() == text
+    assert readme.read_text() == text and readme.stat().st_mode & 0o777 == 0o664
+    assert not [p.name for p in tmp_path.rglob("*.tmp")]  # no temporary left behind
     readme.write_text("# no markers\n")
     assert rlcore_main([*args, "--readme", str(readme)]) == 2
     assert readme.read_text() == "# no markers\n"
@@ -312,6 +314,25 @@ def test_bootstrap_ci_stays_within_possible_values() -> None:
     assert m == pytest.approx(9.5) and lo < m < hi
     with pytest.raises(ValueError, match="finite values"):
         bootstrap_ci([1.0, float("nan")])
+
+
+def test_final_performance_is_the_mean_of_the_last_evaluations_not_the_last_or_best() -> None:
+    def row(point: int, ret: float, acc: float) -> dict:
+        return {"run_id": "r", "point": point, "return": ret, "metrics": {"accuracy": acc},
+                "step": 100 * (point + 1), "wall_time": 2.0 * (point + 1)}  # fmt: skip
+
+    # a run that peaked at point 2 (return 1000) and fell: final = mean of points 3..5
+    rets = [0.0, 10.0, 1000.0, 40.0, 50.0, 60.0]
+    runs = group_runs([row(i, r, r / 100) for i, r in enumerate(rets)])
+    (final,) = final_points(runs)
+    assert final["return"] == pytest.approx(50.0) and final["final_points"] == 3
+    assert final["metrics"]["accuracy"] == pytest.approx(0.5)
+    assert final["point"] == 5 and final["run_sec_per_step"] == pytest.approx(12.0 / 600)
+    (short,) = final_points(group_runs([row(0, 7.0, 0.1), row(1, 9.0, 0.3)]))
+    assert short["return"] == pytest.approx(8.0) and short["final_points"] == 2
+    assert final_points(runs, last=1)[0]["return"] == 60.0
+    with pytest.raises(ValueError, match="last must be an integer >= 1"):
+        final_points(runs, last=0)
 
 
 def test_bad_command_line_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 
 from rlcore.bench.algorithms import BASELINE
-from rlcore.bench.stats import algorithm_order, bootstrap_ci, group_by
+from rlcore.bench.stats import FINAL_EVALUATIONS, algorithm_order, bootstrap_ci, group_by
 from rlcore.bench.store import Row
 
 
@@ -78,7 +78,7 @@ def single_n_table(final: list[Row]) -> list[str]:
     header = [
         "algorithm",
         "seeds",
-        "final return, mean [95% CI]",
+        f"final return (last {FINAL_EVALUATIONS} evals), mean [95% CI]",
         "s / step",
         f"speed-up vs {BASELINE}",
         f"return − {BASELINE}",

@@ -102,14 +102,37 @@ def group_by(rows: Sequence[dict[str, Any]], *keys: str) -> dict[tuple, list[dic
     return dict(out)
 
 
-def final_points(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The last evaluation point of every run, with ``run_sec_per_step`` (the run's training
-    seconds divided by its steps) added."""
+FINAL_EVALUATIONS = 3
+"""How many of a run's last evaluation points its final performance averages."""
+
+
+def final_points(
+    runs: dict[str, list[dict[str, Any]]], last: int = FINAL_EVALUATIONS
+) -> list[dict[str, Any]]:
+    """The final performance of every run: its last evaluation point, with ``return`` (and each
+    metric) replaced by the mean over the run's last ``last`` evaluation points (all of them if
+    it has fewer), never the best evaluation; ``final_points`` (how many were averaged) and
+    ``run_sec_per_step`` (the run's training seconds divided by its steps) added.
+
+    Args:
+        runs: rows by run id, each run's rows sorted by point (:func:`group_runs`).
+        last: number of final evaluation points to average, ``>= 1``.
+    """
+    if isinstance(last, bool) or not isinstance(last, int) or last < 1:
+        raise ValueError(f"last must be an integer >= 1, got {last!r}")
     out = []
     for pts in runs.values():
-        last = dict(pts[-1])
-        last["run_sec_per_step"] = last["wall_time"] / max(last["step"], 1)
-        out.append(last)
+        tail = pts[-last:]
+        final = dict(pts[-1])
+        final["return"] = float(np.mean([r["return"] for r in tail]))
+        final["metrics"] = {
+            k: float(np.mean([r["metrics"][k] for r in tail]))
+            for k in final["metrics"]
+            if all(k in r["metrics"] for r in tail)
+        }
+        final["final_points"] = len(tail)
+        final["run_sec_per_step"] = final["wall_time"] / max(final["step"], 1)
+        out.append(final)
     return out
 
 
@@ -127,6 +150,7 @@ def algorithm_order(algorithms: set[str]) -> list[str]:
 
 
 __all__ = [
+    "FINAL_EVALUATIONS",
     "N_BOOT",
     "algorithm_order",
     "bootstrap_ci",
