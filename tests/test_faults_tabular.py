@@ -382,3 +382,18 @@ def test_save_refuses_non_numeric_arrays(tmp_path: Path):
         save_checkpoint(tmp_path / "ok", "X", {"a": 1}, {"x": np.ones(3)})
     )
     assert params == {"a": 1} and arrays["x"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_saved_file_has_normal_permissions_and_a_replaced_one_keeps_its_own(tmp_path: Path):
+    """mkstemp's temporary is 0600: a checkpoint gets the umask's default, or the mode of the
+    file it replaces (a shared checkpoint stays readable by the group after a re-save)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    old, new = tabular_pair()
+    path = old.save(tmp_path / "agent.npz")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    path.chmod(0o640)
+    new.save(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+    np.testing.assert_array_equal(StochQLearning.load(path).q, new.q)
+    assert temporaries(tmp_path) == []

@@ -34,7 +34,7 @@ from rlcore.bench.markdown import metrics_table, scaling_table, single_n_table
 from rlcore.bench.plots import curve_metrics, plot_learning_curves, plot_metric_curve, plot_scaling
 from rlcore.bench.runner import MANIFEST
 from rlcore.bench.stats import bootstrap_ci, final_points, group_by, group_runs
-from rlcore.bench.store import ResultsError, Row, read_rows
+from rlcore.bench.store import ResultsError, Row, read_rows, replace_atomically
 
 __all__ = ["README_BEGIN", "README_END", "Results", "bootstrap_ci", "embed_in_readme",
            "load_results", "write_report"]  # fmt: skip
@@ -190,9 +190,7 @@ def write_report(
                 md += ["", f"![{env} {name} vs deadline]({png.name})"]
             md.append("")
     path = out / "report.md"
-    tmp = out / ".report.md.tmp"
-    tmp.write_text("\n".join(md) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    replace_atomically(path, "\n".join(md) + "\n")
     return path
 
 
@@ -227,7 +225,5 @@ def embed_in_readme(report: str | Path, readme: str | Path) -> Path:
     body = re.sub(r"^(#+) ", rf"{shift}\1 ", body, flags=re.MULTILINE)
     body = re.sub(r"\]\(([^)/]+\.png)\)", lambda m: f"]({(rel / m.group(1)).as_posix()})", body)
     new = text[: begin + len(README_BEGIN)] + "\n" + body.rstrip("\n") + "\n" + text[end:]
-    tmp = readme.with_name(f".{readme.name}.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(readme)
+    replace_atomically(readme, new)
     return readme

@@ -389,15 +389,17 @@ def recover_tail(path: str | Path) -> str | None:
     return f"{path}: removed what a cut write left: {' and '.join(what)}; the run is redone"
 
 
-def _replace_atomically(path: Path, data: str) -> None:
-    """Write ``data`` to a temporary file next to ``path``, fsync, rename over ``path``; the
-    temporary file is removed if anything fails."""
+def replace_atomically(path: Path, data: str) -> None:
+    """Write ``data`` to a temporary file next to ``path``, fsync, rename over ``path`` (keeping
+    its permissions); the temporary file is removed if anything fails."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if path.exists():  # keep the replaced file's permissions
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -409,12 +411,12 @@ def rewrite_rows(path: str | Path, rows: Sequence[Row]) -> None:
     path = Path(path)
     fmt = results_format(path)
     rows = [validate_row(r, f"row to write to {path}") for r in rows]
-    _replace_atomically(path, _encode(rows, fmt, header=True))
+    replace_atomically(path, _encode(rows, fmt, header=True))
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
-    _replace_atomically(Path(path), json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    replace_atomically(Path(path), json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def prepare_folder(out: str | Path) -> Path:

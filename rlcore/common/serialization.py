@@ -8,10 +8,12 @@ invalid metadata, another algorithm's checkpoint, a newer format version, an ent
 non-numeric dtype, a truncated or corrupt entry (CRC checked).
 
 Atomicity: :func:`atomic_write` streams into a temporary file in the target's folder
-(``.NAME.HOST.PID.XXXX.tmp``), fsyncs it, ``os.replace``-s it onto the final name and fsyncs the
-folder, so the previous file survives any crash or write error (ENOSPC...). A temporary file is
-removed on any exception; one left behind by a process that was killed outright (SIGKILL cannot
-be caught) is removed by the next save or load of the same path, once its process is gone.
+(``.NAME.HOST.PID.XXXX.tmp``), fsyncs it, gives it the permissions of the file it replaces (a new
+file gets the umask's default, not ``mkstemp``'s 0600), ``os.replace``-s it onto the final name
+and fsyncs the folder, so the previous file survives any crash or write error (ENOSPC...). A
+temporary file is removed on any exception; one left behind by a process that was killed
+outright (SIGKILL cannot be caught) is removed by the next save or load of the same path, once its
+process is gone.
 
 Memory: saving streams each array into the file (numpy writes an entry in 16 MiB pieces), so a
 save needs no second copy of the data; before writing, the free disk space is checked against
@@ -54,6 +56,15 @@ _NUMERIC_KINDS = "biuf"  # bool, signed / unsigned integers, floats
 _MAX_META_BYTES = 64 * 2**20
 _CHUNK_BYTES = 16 * 2**20
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
 
 Allocator = Callable[[str, tuple[int, ...], np.dtype], "np.ndarray | None"]
 
@@ -178,6 +189,8 @@ def atomic_write(
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600: give the file the permissions it had (or a new file's default)
+        os.chmod(tmp, p.stat().st_mode & 0o7777 if p.exists() else 0o666 & ~_UMASK)
         os.replace(tmp, p)
     except BaseException as exc:
         try:
