@@ -6,7 +6,10 @@
   exactly the same number of environment steps.
 * Evaluation: SB3's :func:`~stable_baselines3.common.evaluation.evaluate_policy` with
   ``deterministic=True`` on a separate evaluation env, re-seeded with the same seed before every
-  evaluation, so all algorithms of a seed face the same evaluation episodes.
+  evaluation, so all algorithms of a seed face the same evaluation episodes. The return is that
+  of the policy the agent acts with (for a stochastic-max agent, its O(log n) greedy policy); a
+  stochastic-max agent is also evaluated greedy by the exact argmax of the same network or table
+  (metric ``return_exact_argmax``, for ``n <= 100,000``), so the cost of the approximation shows.
 * Timing: wall-clock training seconds (evaluation excluded) and seconds per step per segment.
 * Memory: peak resident memory of the process, reset at the start of the run (Linux
   ``/proc/self/clear_refs``); elsewhere the process's lifetime peak (``ru_maxrss``), or 0
@@ -96,7 +99,7 @@ class Evaluator:
         self.seed = seed
         self.episodes = episodes
 
-    def __call__(self, model: Any) -> EvalResult:
+    def _returns(self, model: Any) -> np.ndarray:
         self.env.seed(EVAL_SEED_OFFSET + self.seed)
         returns, _ = evaluate_policy(
             model,
@@ -105,11 +108,43 @@ class Evaluator:
             deterministic=True,
             return_episode_rewards=True,
         )
-        r = np.asarray(returns, dtype=np.float64)
-        return float(r.mean()), float(r.std()), int(r.size), {}
+        return np.asarray(returns, dtype=np.float64)
+
+    def __call__(self, model: Any) -> EvalResult:
+        r = self._returns(model)
+        metrics: dict[str, float] = {}
+        if _evaluates_exact_argmax_too(model, self.env):
+            # The same trained network (or table), greedy by the exact O(n) argmax: the cost of
+            # the O(log n) approximation is the gap between `return` and this metric.
+            model.exact_predict = True
+            try:
+                metrics[EXACT_ARGMAX_METRIC] = float(self._returns(model).mean())
+            finally:
+                model.exact_predict = False
+        return float(r.mean()), float(r.std()), int(r.size), metrics
 
     def close(self) -> None:
         self.env.close()
+
+
+EXACT_ARGMAX_METRIC = "return_exact_argmax"
+"""Metric name of the exact-argmax evaluation of a stochastic-max agent (see :class:`Evaluator`)."""
+
+EXACT_EVAL_MAX_N = 100_000
+"""Largest action count at which a stochastic-max agent is also evaluated by the exact argmax
+(an O(n) policy: above this the diagnostic would dominate the run's time)."""
+
+
+def _evaluates_exact_argmax_too(model: Any, env: VecEnv) -> bool:
+    """True for an agent with a stochastic maximizer and an exact-argmax opt-in
+    (``exact_predict``) on a ``Discrete`` action space of at most :data:`EXACT_EVAL_MAX_N`."""
+    n = getattr(env.action_space, "n", None)
+    return (
+        getattr(model, "maximizer", None) == "stochastic"
+        and hasattr(model, "exact_predict")
+        and n is not None
+        and int(n) <= EXACT_EVAL_MAX_N
+    )
 
 
 EVALUATORS: dict[str, type[Evaluator]] = {"episodes": Evaluator}
