@@ -365,7 +365,11 @@ def refine_on_grid(
         scores = score_fn(cand)
         if several:
             combined = neighbourhood.combined_move(actions, values, nb, scores[:, :size])
-        a, v = argmax_over_candidates(scores, cand)
+        if is_np:
+            a, v = argmax_over_candidates(scores, cand)
+        else:  # inlined: this loop runs per environment step
+            v, best = scores.max(dim=1)
+            a = cand.gather(1, best.unsqueeze(1)).squeeze(1)
         better = v > values
         if not better.any():
             break

@@ -302,7 +302,7 @@ class StateActionQNetwork(CandidateQNetwork):
         return self.body(h_state + h_action).squeeze(-1)  # (B, C)
 
     def scorer(self, features: th.Tensor) -> Callable[[th.Tensor], th.Tensor]:
-        h_state = self.state_in(features).unsqueeze(1)  # (B, 1, H), once
+        h_state = F.linear(features, self.state_in.weight, self.state_in.bias).unsqueeze(1)
         w_action = self.action_in.weight
         # the body as plain functions (no nn.Module call overhead per layer and round)
         ops: list[Callable[[th.Tensor], th.Tensor]] = []
@@ -313,7 +313,7 @@ class StateActionQNetwork(CandidateQNetwork):
                 ops.append(th.relu)
             else:
                 ops.append(m)
-        features_of = self.action_features
+        features_of = self.action_features.forward
 
         def score(candidates: th.Tensor) -> th.Tensor:
             x = h_state + F.linear(features_of(candidates), w_action)
