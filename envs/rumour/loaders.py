@@ -10,14 +10,21 @@ Formats:
   <thread-id>/source-tweet(s)/<id>.json`` and ``reactions/<id>.json``; each tweet JSON has
   ``created_at`` (``"Wed Jan 07 11:06:08 +0000 2015"``) and ``text`` (or ``full_text``).
   Both ``source-tweet`` (PHEME-RNR) and ``source-tweets`` (PHEME v9) are read; other files
-  (``annotation.json``, ``structure.json``, ``retweets.json``, ``.DS_Store``, macOS ``._*``
-  files) are ignored.
+  (``structure.json``, ``retweets.json``, ``.DS_Store``, macOS ``._*`` files) are ignored;
+  ``annotation.json`` gives the veracity of rumours; the news event is the folder above
+  ``rumours`` / ``non-rumours`` (without ``-all-rnr-threads``).
 * **Weibo** (Ma et al., IJCAI 2016, "rumdect"): ``<root>/Weibo.txt`` with one event a line,
   ``eid:<id>\\tlabel:<0|1>\\t<post ids ...>``, and ``<root>/Weibo/<eid>.json``, a JSON list of
   posts with ``t`` (Unix seconds) and ``text`` (segmented) or ``original_text``.
 * **JSON Lines** (this package): one event a line,
-  ``{"id": "e1", "label": 1, "posts": [{"t": 0.0, "text": "..."}, ...]}``; a post may also be
-  a ``[t, text]`` pair. :func:`save_jsonl` writes it.
+  ``{"id": "e1", "label": 1, "posts": [{"t": 0.0, "text": "..."}, ...]}``, optionally with
+  ``"event"`` (the news story, kept as :attr:`Event.group`) and ``"veracity"``; a post may
+  also be a ``[t, text]`` pair. :func:`save_jsonl` writes it.
+
+Bad data raises :class:`DataFormatError` naming the file and line: NaN, infinite or missing
+timestamps, labels other than 0 / 1, duplicate event ids (both places named), bytes that are
+not UTF-8, malformed or too deeply nested JSON. :func:`load_dataset_cached` parses a path once
+per process (the environment uses it).
 """
 
 from __future__ import annotations
