@@ -108,7 +108,10 @@ class ResultsFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.records: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
+        old = json.loads(path.read_text()) if path.exists() else []
+        # records of an earlier protocol (no "variant": best-evaluation / threshold-stopped
+        # runs, exact-argmax evaluation) are dropped
+        self.records: list[dict[str, Any]] = [r for r in old if "variant" in r]
 
     def record(self, run: dict[str, Any]) -> None:
         self.records = [r for r in self.records if r["run"] != run["run"]] + [run]
@@ -203,7 +206,8 @@ def report(task: str, tag: str | None) -> None:
         return
     by_variant: dict[str, list[dict[str, Any]]] = {}
     for r in json.loads(path.read_text()):
-        by_variant.setdefault(r["variant"], []).append(r)
+        if "variant" in r:  # records of this protocol only
+            by_variant.setdefault(r["variant"], []).append(r)
     spec = TASKS[task]
     print(f"#### {task}: {spec['env_id']} {spec['env_kwargs']} ({path.name})\n")
     if task.startswith("reach"):
