@@ -352,12 +352,12 @@ class StochDQN(OffPolicyAlgorithm):
         buf = self.replay_buffer
         size = 0 if buf is None else (buf.buffer_size if buf.full else buf.pos)
         if size == 0:
-            replay = np.full(self._k_batch, -1, dtype=np.int64)
+            drawn = np.full(self._k_batch, -1, dtype=np.int64)
         else:
             rows = rng.integers(0, size, self._k_batch)
             envs = rng.integers(0, buf.n_envs, self._k_batch) if buf.n_envs > 1 else 0
-            replay = buf.actions[rows, envs, 0].astype(np.int64)
-        return np.concatenate([self._recent.get(), replay])
+            drawn = buf.actions[rows, envs, 0].astype(np.int64)
+        return np.concatenate([self._recent.get(), drawn])
 
     def _target_memory(
         self, batch_actions: np.ndarray, next_actions: np.ndarray | None
