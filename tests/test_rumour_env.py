@@ -74,8 +74,20 @@ def test_bad_arguments_raise_clear_errors() -> None:
     env.reset(seed=1)
     with pytest.raises(ValueError, match="action 3"):
         env.step(3)
-    with pytest.raises(ValueError, match="event_index=10000"):
+    with pytest.raises(ValueError, match="event_index.*got 10000"):
         env.reset(options={"event_index": 10000})
+    # Issue 12: a fractional index, a float action or an unknown option is refused, never rounded.
+    with pytest.raises(ValueError, match="event_index.*got 2.7"):
+        env.reset(options={"event_index": 2.7})
+    with pytest.raises(ValueError, match="only option is 'event_index'"):
+        env.reset(options={"evnt_index": 1})
+    env.reset(options={"event_index": np.int64(1)})
+    with pytest.raises(ValueError, match="action 1.5"):
+        env.step(1.5)
+    with pytest.raises(ValueError, match="time_limit_hours.*got -1"):
+        RumourStreamEnv(**SMALL, time_limit_hours=-1)
+    with pytest.raises(ValueError, match="posts_per_chunk.*got 0"):
+        RumourStreamEnv(**SMALL, posts_per_chunk=0)
     with pytest.raises(ValueError, match="obs_mode 'pixels'"):
         RumourStreamEnv(**SMALL, obs_mode="pixels")
     with pytest.raises(ValueError, match="wrong_reward=nan"):

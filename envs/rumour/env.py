@@ -59,6 +59,8 @@ from rlcore.envs.rumour.splits import split_by_group, split_by_ids, split_events
 from rlcore.envs.rumour.synthetic import synthetic
 from rlcore.envs.rumour.text import Vocabulary, chunk_posts, stream_posts, tokenize
 
+from rlcore.common.checks import check_action, check_float, check_int
+
 READ, ANSWER_NON_RUMOUR, ANSWER_RUMOUR = 0, 1, 2
 
 
@@ -170,8 +172,19 @@ class RumourStreamEnv(gym.Env):
                             ("wrong_reward", wrong_reward)):  # fmt: skip
             if not np.isfinite(value):
                 raise ValueError(f"{name}={value!r}: expected a finite number")
-        if max_chunks < 1 or max_post_tokens < 1 or vector_size < 1:
-            raise ValueError("max_chunks, max_post_tokens and vector_size must be >= 1")
+        for name, value in (("max_chunks", max_chunks), ("max_post_tokens", max_post_tokens),
+                            ("vector_size", vector_size), ("posts_per_chunk", posts_per_chunk),
+                            ("min_freq", min_freq)):  # fmt: skip
+            check_int(name, value, low=1)
+        if max_chunk_tokens is not None:
+            check_int("max_chunk_tokens", max_chunk_tokens, low=1)
+        if max_vocab is not None:
+            check_int("max_vocab", max_vocab, low=1)
+        if time_limit_hours is not None:
+            check_float("time_limit_hours", time_limit_hours, low=0.0, low_open=True)
+        check_float("interval_hours", interval_hours, low=0.0, low_open=True)
+        check_float("val_fraction", val_fraction, low=0.0, high=1.0, high_open=True)
+        check_float("test_fraction", test_fraction, low=0.0, high=1.0, high_open=True)
 
         if dataset is None:
             events = list(_cached_synthetic(tuple(sorted((synthetic_kwargs or {}).items()))))
@@ -305,12 +318,15 @@ class RumourStreamEnv(gym.Env):
         """Start an episode on a random event of the split, or on
         ``options["event_index"]`` (an index into ``self.streams``)."""
         super().reset(seed=seed)
+        unknown = set(options or {}) - {"event_index"}
+        if unknown:
+            raise ValueError(f"reset options {sorted(unknown)}: the only option is 'event_index'")
         index = (options or {}).get("event_index")
         if index is None:
             index = int(self.np_random.integers(len(self.streams)))
-        elif not 0 <= int(index) < len(self.streams):
-            raise ValueError(f"event_index={index!r}: expected 0 <= index < {len(self.streams)}")
-        self._stream, self._chunk = self.streams[int(index)], 0
+        else:
+            index = check_int('options["event_index"]', index, 0, len(self.streams) - 1)
+        self._stream, self._chunk = self.streams[index], 0
         return self.observation(self._stream, 0), self._info()
 
     def _info(self) -> dict[str, Any]:
@@ -326,9 +342,12 @@ class RumourStreamEnv(gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._stream is None:
             raise RuntimeError("call reset() before step()")
-        a = int(np.asarray(action).item()) if np.ndim(action) <= 1 else -1
-        if not self.action_space.contains(a):
-            raise ValueError(f"action {action!r}: expected 0 (read), 1 (non-rumour) or 2 (rumour)")
+        try:
+            a = check_action(action, 3)
+        except ValueError:
+            raise ValueError(
+                f"action {action!r}: expected the integer 0 (read), 1 (non-rumour) or 2 (rumour)"
+            ) from None
         s = self._stream
         if a == READ and self._chunk < s.n_chunks - 1:
             self._chunk += 1
