@@ -13,7 +13,7 @@ from rlcore.envs.rumour.env import RumourStreamEnv
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.logger import configure
 
-from rlcore.common.serialization import save_checkpoint
+from rlcore.common.serialization import CheckpointError, load_checkpoint, save_checkpoint
 from rlcore.erd import (
     ERD,
     Decision,
@@ -101,6 +101,23 @@ def test_save_load_round_trip_gives_identical_decisions(
     small_vocab_env = RumourStreamEnv(synthetic_kwargs=dict(n_events=50, seed=9, difficulty="easy"))
     with pytest.raises(ValueError, match="vocabulary differs"):
         ERD.load(path, env=small_vocab_env)
+
+
+def test_tampered_checkpoints_are_refused_naming_the_file(trained: ERD, tmp_path: Path) -> None:
+    """Issue 12: int8 weights, a missing vocabulary or a missing network entry are refused with
+    a CheckpointError naming the file, never loaded silently or as a bare KeyError."""
+    params, arrays = load_checkpoint(trained.save(tmp_path / "good"), algorithm="ERD")
+    name = next(k for k in arrays if k.startswith("rdm."))
+    cases = {
+        "int8": (params, {**arrays, name: arrays[name].astype(np.int8)}, "dtype int8"),
+        "novocab": ({k: v for k, v in params.items() if k != "vocab"}, arrays, "'vocab'"),
+        "nonet": (params, {k: v for k, v in arrays.items() if k != name}, "does not match"),
+    }
+    for label, (p, a, message) in cases.items():
+        bad = save_checkpoint(tmp_path / label, "ERD", p, a)
+        with pytest.raises(CheckpointError, match=message) as info:
+            ERD.load(bad)
+        assert str(bad) in str(info.value)
 
 
 def test_same_seed_same_model(envs_easy) -> None:

@@ -57,7 +57,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import configure_logger, get_device, set_random_seed
 
-from rlcore.common.serialization import load_checkpoint, save_checkpoint
+from rlcore.common.serialization import CheckpointError, load_checkpoint, save_checkpoint
 from rlcore.erd.callbacks import ERDProgressBarCallback, RoundFunctionCallback
 from rlcore.erd.checkpoint_module import (
     CheckpointTrainer,
@@ -503,10 +503,32 @@ class ERD:
 
         With ``env`` the model can keep training; its vocabulary must be the saved one.
         """
-        params, arrays = load_checkpoint(path, algorithm="ERD")
+
+        def check_params(params: dict[str, Any]) -> None:
+            for key in ("vocab", "max_chunk_tokens", "pretrained", "num_timesteps"):
+                if key not in params:
+                    raise CheckpointError(path, f"the metadata has no {key!r} entry")
+            vocab = params["vocab"]
+            if not isinstance(vocab, list) or not all(isinstance(w, str) for w in vocab):
+                raise CheckpointError(path, "'vocab' is not a list of words")
+
+        def allocate(name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+            # Network weights are float32; BatchNorm-style counters are int64.
+            ok = np.dtype(dtype) == np.float32 or (
+                name.endswith("num_batches_tracked") and np.dtype(dtype) == np.int64
+            )
+            if not ok:
+                raise CheckpointError(path, f"entry {name!r} has dtype {dtype}, expected float32")
+
+        params, arrays = load_checkpoint(
+            path, algorithm="ERD", check_params=check_params, allocate=allocate
+        )
         hyper = {k: params[k] for k in _HYPER if k in params}
-        model = cls(None, **hyper, device=device, _vocab=params["vocab"],
-                    _max_chunk_tokens=params["max_chunk_tokens"])  # fmt: skip
+        try:
+            model = cls(None, **hyper, device=device, _vocab=params["vocab"],
+                        _max_chunk_tokens=params["max_chunk_tokens"])  # fmt: skip
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(path, f"the saved hyper-parameters are invalid: {e}") from e
         if env is not None:
             words = env.unwrapped.vocab.to_list()
             if words != model.vocab_words:
@@ -520,6 +542,9 @@ class ERD:
                 for k, v in arrays.items()
                 if k.split(".")[0] == prefix
             }
-            net.load_state_dict(state)
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as e:  # missing / unexpected entries, wrong shapes
+                raise CheckpointError(path, f"the {prefix!r} network does not match: {e}") from e
         model.pretrained, model.num_timesteps = params["pretrained"], params["num_timesteps"]
         return model
