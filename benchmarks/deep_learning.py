@@ -230,8 +230,9 @@ def report(task: str, tag: str | None) -> None:
             )
     else:
         print(
-            "| variant | seeds | steps | final return, O(log n) policy (mean of evals at "
-            "80/90/100 %) | exact argmax of the same net (at 100 %) |"
+            "| variant | seeds | steps | final return (mean of evals at 80/90/100 %): "
+            "StochDQN's O(log n) policy, SB3's own exact argmax | exact argmax of the same "
+            "StochDQN net (at 100 %) |"
         )
         print("|---|---|---|---|---|")
         for variant, runs in by_variant.items():
