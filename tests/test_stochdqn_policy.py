@@ -100,6 +100,9 @@ def test_exact_opt_in_equals_brute_force_argmax(algo):
     assert np.isfinite(mean)
     with pytest.raises(ValueError, match="exact=True applies to deterministic=True"):
         model.predict(obs, deterministic=False, exact=True)
+    for bad in ("no", 1):  # never a silent O(n) argmax from a truthy non-bool
+        with pytest.raises(ValueError, match="exact must be True, False or None"):
+            model.predict(obs, deterministic=True, exact=bad)
 
 
 def test_greedy_policy_is_the_stochastic_maximizer_not_the_exact_one():

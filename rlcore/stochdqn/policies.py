@@ -6,8 +6,10 @@ Every Q-network here implements
   tensor ``(B, C)`` of actions -> ``(B, C)`` values ``Q(obs_b, candidates[b, j])``. Cost
   ``O(B * C)`` network rows: independent of ``n``.
 * ``exact_max(obs)``: the exact ``(argmax, max)`` over all ``n`` actions, each ``(B,)``, computed
-  in chunks of actions (``O(n)`` time, bounded memory). Used by the exact maximizer and by
-  ``predict(deterministic=True)``.
+  in chunks of actions (``O(n)`` time, bounded memory). Used by the exact maximizer and by the
+  explicit exact opt-in ``StochDQN.predict(obs, exact=True)`` (the agent's default greedy
+  policy is its ``O(log n)`` maximizer). ``policy.predict`` / ``policy._predict`` (SB3's policy
+  interface) is this exact argmax too: ``O(n)``; deploy the model's ``predict`` instead.
 
 Two kinds of network:
 

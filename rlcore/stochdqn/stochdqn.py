@@ -547,6 +547,8 @@ class StochDQN(OffPolicyAlgorithm):
         * ``deterministic=False``: the training behaviour, epsilon-greedy where the greedy
           action is the algorithm's maximizer; greedy actions are remembered in ``M``.
         """
+        if exact is not None and not isinstance(exact, bool | np.bool_):
+            raise ValueError(f"exact must be True, False or None, got {exact!r}")
         self.policy.set_training_mode(False)  # a no-op when already in eval mode
         obs, vectorized = self.policy.obs_to_tensor(observation)
         if deterministic:
