@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -54,6 +53,7 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
+from rlcore.bench.stats import bootstrap_ci
 from rlcore.stochdqn import StochDDQN, StochDQN
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -81,7 +81,6 @@ TASKS: dict[str, dict[str, Any]] = {
     "cheetah": dict(env_id="rlcore/DiscreteHalfCheetah-v0", env_kwargs={}, steps=20_000),
 }
 EVAL_STATES = {"reach2d_1024": 1000, "reach2d_1e6": 100, "reach1d_1e5": 300}
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
 def make_model(variant: str, env: gym.Env, seed: int) -> Any:
@@ -191,12 +190,14 @@ def run_one(
 
 
 def mean_ci(values: list[float]) -> str:
-    """``mean ± half-width`` of the 95 % Student-t interval (``mean`` alone for one value)."""
+    """``mean [low, high]``: the 95 % percentile-bootstrap interval across seeds
+    (:func:`rlcore.bench.stats.bootstrap_ci`, the same as ``rlcore bench report``); ``mean``
+    alone for one value."""
     v = np.asarray(values, dtype=float)
     if len(v) < 2:
         return f"{v.mean():.4g}" if len(v) else "-"
-    half = T975.get(len(v) - 1, 1.96) * v.std(ddof=1) / math.sqrt(len(v))
-    return f"{v.mean():.4g} ± {half:.2g}"
+    m, lo, hi = bootstrap_ci(v)
+    return f"{m:.4g} [{lo:.4g}, {hi:.4g}]"
 
 
 def report(task: str, tag: str | None) -> None:
