@@ -4,7 +4,7 @@ A results folder holds:
 
 * ``manifest.json``: the suite, profile, settings and the planned runs (in canonical order),
   package versions, and one entry per call (time, backend, jobs, isolation; for Ray the kind of
-  address, the cluster's resources and whether the package was shipped);
+  address, the cluster's resources, whether the package was shipped and which user modules);
 * ``results.jsonl`` (or ``results.csv``): the tidy rows (:mod:`rlcore.bench.store`);
 * ``run_log.jsonl``: one line per run executed (``{"run_id", "event": "finished", ...}``) and
   per recovery of a cut write;
@@ -30,12 +30,15 @@ import concurrent.futures as cf
 import contextlib
 import gc
 import importlib.metadata
+import importlib.util
 import json
 import multiprocessing
 import os
 import shutil
 import signal
 import socket
+import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -472,6 +475,115 @@ def _package_dir() -> Path:
     return dst
 
 
+def _entry_module(entry: object) -> str | None:
+    """The module an entry point names: ``"pkg.mod:attr"`` -> ``"pkg.mod"``; a callable's
+    ``__module__``; None for anything else."""
+    if isinstance(entry, str):
+        return entry.partition(":")[0].strip() or None
+    module = getattr(entry, "__module__", None) if callable(entry) else None
+    return module if isinstance(module, str) else None
+
+
+def _entry_points(runs: Sequence[RunSpec]) -> dict[str, str]:
+    """Top-level module -> what needs it (``"algorithm 'X' (mypkg.algos:X)"``), for the
+    algorithms' entry strings and the envs' Gymnasium entry points of ``runs``."""
+    import gymnasium
+
+    import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
+
+    needs: dict[str, str] = {}
+
+    def add(module: str | None, what: str) -> None:
+        if module:
+            needs.setdefault(module.split(".")[0], what)
+
+    for name in dict.fromkeys(spec.algorithm for spec in runs):
+        target = get_adapter(name).target
+        add(_entry_module(target), f"algorithm {name!r} ({target})")
+    for env_id in dict.fromkeys(spec.env.env_id for spec in runs):
+        if ":" in env_id:  # "module:Env-v0": Gymnasium imports the module first
+            add(env_id.partition(":")[0], f"env {env_id!r}")
+        entry = gymnasium.spec(env_id).entry_point
+        add(_entry_module(entry), f"env {env_id!r} (entry point {entry!r})")
+    return needs
+
+
+def _is_installed_or_stdlib(name: str, path: Path) -> bool:
+    if name in sys.builtin_module_names or name in sys.stdlib_module_names:
+        return True
+    if {"site-packages", "dist-packages"} & set(path.parts):
+        return True
+    paths = sysconfig.get_paths()
+    stdlib = {Path(paths[k]).resolve() for k in ("stdlib", "platstdlib") if k in paths}
+    return any(path.is_relative_to(p) for p in stdlib)
+
+
+def user_modules(runs: Sequence[RunSpec]) -> dict[str, Path]:
+    """The user's own modules that ``runs`` import, to ship to Ray workers (``py_modules``).
+
+    Collects the top-level module of every run's algorithm entry string (the
+    :class:`~rlcore.bench.algorithms.Adapter`'s ``target``) and of its env's Gymnasium entry
+    point (``gymnasium.spec(env_id).entry_point``, a ``"module:attr"`` string or a callable),
+    and keeps those that are local code: not ``rlcore`` (shipped on its own), not the standard
+    library, not installed in a ``site-packages`` / ``dist-packages`` folder.
+
+    Returns:
+        Top-level module name -> its package folder or single ``.py`` file, in name order.
+
+    Raises:
+        ModuleNotFoundError: a module cannot be found on the driver, or lives in the driver
+            script (``__main__``), which workers cannot import; the message names the
+            algorithm or env that needs it.
+        ValueError: a namespace package spread over several folders (Ray ships one folder).
+    """
+    found: dict[str, Path] = {}
+    for name, what in sorted(_entry_points(runs).items()):
+        if name == "rlcore":
+            continue
+        if name == "__main__":
+            raise ModuleNotFoundError(
+                f"{what} is defined in the driver script (__main__), which Ray workers cannot "
+                "import: move it into a module (a .py file or package next to the script)",
+                name=name,
+            )
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError) as e:
+            spec, error = None, f" ({type(e).__name__}: {e})"
+        else:
+            error = ""
+        if spec is None:
+            raise ModuleNotFoundError(
+                f"{what} needs the module {name!r}, which cannot be found on the driver"
+                f"{error}; install it or put it on sys.path (PYTHONPATH) so that it can be "
+                "shipped to the Ray workers",
+                name=name,
+            )
+        locations = list(spec.submodule_search_locations or [])
+        if len(locations) > 1:
+            raise ValueError(
+                f"{what} needs the namespace package {name!r}, spread over {locations}; Ray "
+                "ships one folder per module: install it on every node and pass --no-ship, "
+                "or merge it into one folder"
+            )
+        if locations:
+            path = Path(locations[0]).resolve()
+        elif spec.origin and spec.has_location:
+            path = Path(spec.origin).resolve()
+        else:  # built-in or frozen
+            continue
+        if path.is_file() and path.suffix != ".py":  # a compiled extension or .pyc
+            if _is_installed_or_stdlib(name, path):
+                continue
+            raise ValueError(
+                f"{what} needs the module {name!r} from {path}, which is not a package folder "
+                "or a .py file: install it on every node and pass --no-ship"
+            )
+        if not _is_installed_or_stdlib(name, path):
+            found[name] = path
+    return found
+
+
 class RayBackend:
     """Runs every run as a Ray task (one CPU each) on a local instance or a cluster.
 
@@ -482,9 +594,12 @@ class RayBackend:
             ``"host:port"`` or ``"ray://host:port"``.
         timeout: seconds to wait for the address to answer.
         ship: send the driver's ``rlcore`` to the workers with Ray's job ``runtime_env``
-            (``py_modules``); default: when connecting to a cluster (not for a local instance);
-            False where every node has it installed. Not possible when Ray was initialized by
-            the caller (whose own ``runtime_env`` applies).
+            (``py_modules``), with the user's own modules that ``runs`` need
+            (:func:`user_modules`); default: when connecting to a cluster (not for a local
+            instance); False where every node has them installed. Not possible when Ray was
+            initialized by the caller (whose own ``runtime_env`` applies).
+        runs: the runs this call executes (their algorithm and env entry points say which
+            user modules to ship).
     """
 
     name = "ray"
@@ -495,6 +610,7 @@ class RayBackend:
         address: str | None,
         timeout: float = RAY_CONNECT_TIMEOUT,
         ship: bool | None = None,
+        runs: Sequence[RunSpec] = (),
     ) -> None:
         self.jobs, self.timeout = jobs, timeout
         self.source = "--ray-address" if address else "RAY_ADDRESS"
@@ -503,6 +619,8 @@ class RayBackend:
             self.source = "none"
         self.kind = ray_address_kind(self.address)
         self.ship = ship
+        self.runs = tuple(runs)
+        self._user_modules: dict[str, Path] = {}
         self._ray: Any = None
         self._started = False
         self._shipped: Path | None = None
@@ -517,8 +635,10 @@ class RayBackend:
         else:
             ship = self.ship if self.ship is not None else self.kind != "local"
             if ship:  # Ray accepts a local folder for py_modules only in ray.init
+                self._user_modules = user_modules(self.runs)  # before copying: may refuse
                 self._shipped = _package_dir()
-            job_env = {"py_modules": [str(self._shipped)]} if self._shipped else None
+            modules = [self._shipped, *self._user_modules.values()] if self._shipped else []
+            job_env = {"py_modules": [str(m) for m in modules]} if modules else None
             if self.kind == "local":
                 self._restore = _pin_ray_to_loopback(ray)
                 ray.init(
@@ -557,6 +677,7 @@ class RayBackend:
             "jobs": self.jobs if self.kind == "local" else None,
             "resources": self._resources,
             "shipped_package": self._shipped is not None,
+            "shipped_modules": sorted(self._user_modules),
             "isolate": False,
         }
 
@@ -631,8 +752,9 @@ def run_suite(
         ray_address: address of an existing Ray cluster (``"auto"``, ``"host:port"``,
             ``"ray://host:port"``); default ``RAY_ADDRESS``, else a local instance.
         ray_timeout: seconds to wait for the cluster's address to answer.
-        ship_package: Ray: ship ``rlcore`` to the workers (default: when connecting to a
-            cluster); False where every node has the same version installed.
+        ship_package: Ray: ship ``rlcore`` and the user's own modules named by the runs'
+            algorithm and env entry points to the workers (default: when connecting to a
+            cluster); False where every node has them installed (the same ``rlcore``).
         isolate: local backend: run every run in a fresh worker process, so that its
             ``peak_mem_mb`` is its own (otherwise a process running several runs in a row keeps
             some memory of the earlier ones, and the peak includes it).
@@ -641,6 +763,7 @@ def run_suite(
     Raises:
         ResultsError: bad folder, folder in use, other settings, damaged results.
         ConnectionError: the Ray cluster does not answer.
+        ModuleNotFoundError: Ray, shipping: a user module of an entry point cannot be found.
         KeyboardInterrupt: Ctrl-C or SIGTERM (the folder is left resumable).
     """
     if jobs < 1:
@@ -670,7 +793,7 @@ def run_suite(
             )
         call = _Call([r for r in runs if r.run_id not in done])
         be: LocalBackend | RayBackend = (
-            RayBackend(jobs, ray_address, ray_timeout, ship_package)
+            RayBackend(jobs, ray_address, ray_timeout, ship_package, call.todo)
             if backend == "ray"
             else LocalBackend(jobs, isolate)
         )
