@@ -1,18 +1,26 @@
 """What the Ray backend ships to a cluster besides ``rlcore``: the user's own modules named by
-the runs' algorithm entry strings and their envs' Gymnasium entry points (no Ray needed)."""
+the runs' algorithm entry strings and their envs' Gymnasium entry points, and the user's
+registrations sent with each task (no Ray instance started)."""
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium
 import pytest
 
+import rlcore
 from rlcore.bench import algorithms
 from rlcore.bench.algorithms import Adapter
-from rlcore.bench.runner import RayBackend, user_modules
+from rlcore.bench.runner import (
+    RayBackend,
+    _ray_task,
+    _registrations,
+    register_missing,
+    run_one,
+    user_modules,
+)
 from rlcore.bench.spec import EnvSpec, RunSpec
 
 ENV_ID = "shiptest/UserEnv-v0"
@@ -29,28 +37,27 @@ def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     pkg = tmp_path / "shipuserpkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "algos.py").write_text("class MyAlgo:\n    pass\n")
+    (pkg / "algos.py").write_text(
+        "from rlcore.bench.algorithms import RandomPolicy as MyRandom\n\n\n"
+        "class MyAlgo(MyRandom):\n    pass\n"
+    )
     (tmp_path / "shipusermod.py").write_text(
-        textwrap.dedent(
-            """
-            import gymnasium
-
-            class MyEnv(gymnasium.Env):
-                pass
-            """
-        )
+        "from rlcore.envs.large_action_mdp import LargeActionMDPEnv as MyEnv  # noqa: F401\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     names = {
         "ShipUserAlgo": "shipuserpkg.algos:MyAlgo",
+        "ShipUserRandom": "shipuserpkg.algos:MyRandom",
         "ShipStdlib": "json:JSONDecoder",
         "ShipNumpy": "numpy.random:Generator",
         "ShipMissing": "no_such_module_for_ship_test.sub:Algo",
         "ShipMain": "__main__:Algo",
     }
     for name, target in names.items():
-        algorithms.register(Adapter(name, "sb3", target))
-    gymnasium.register(ENV_ID, entry_point="shipusermod:MyEnv")
+        algorithms.register(Adapter(name, "random" if "Random" in name else "sb3", target))
+    gymnasium.register(
+        ENV_ID, entry_point="shipusermod:MyEnv", max_episode_steps=10, kwargs={"n_actions": 8}
+    )
     try:
         yield tmp_path
     finally:
@@ -130,3 +137,26 @@ def test_missing_user_module_is_refused_naming_it(registered: Path) -> None:
 
     with pytest.raises(ModuleNotFoundError, match=r"'ShipMain'.*driver script \(__main__\)"):
         user_modules([_spec("ShipMain", "CartPole-v1")])
+
+
+def test_worker_without_the_registrations_gets_them_with_its_task(registered: Path) -> None:
+    """A Ray worker does not run the driver script: the task brings the user's adapter and env
+    spec (serialized as Ray does), and the run gives the driver's rows."""
+    cloudpickle = pytest.importorskip("ray.cloudpickle")
+    spec = RunSpec("ship", "ShipUserRandom", EnvSpec(ENV_ID), 8, 3, 40, (20, 40), 2, {})
+    expected = run_one(spec)
+    payload = cloudpickle.dumps((spec, rlcore.__version__, *_registrations(spec)))
+    algorithms.REGISTRY.pop("ShipUserRandom")  # a fresh worker: neither is registered
+    gymnasium.registry.pop(ENV_ID)
+    with pytest.raises(KeyError, match="ShipUserRandom"):
+        run_one(spec)
+
+    got = _ray_task(*cloudpickle.loads(payload))
+    keys = ("run_id", "step", "return", "return_std", "episodes", "metrics")
+    assert [[r[k] for k in keys] for r in got] == [[r[k] for k in keys] for r in expected]
+    assert algorithms.get_adapter("ShipUserRandom").target == "shipuserpkg.algos:MyRandom"
+    assert gymnasium.spec(ENV_ID).entry_point == "shipusermod:MyEnv"
+
+    # what the worker already has is kept
+    register_missing(Adapter("Random", "random", "elsewhere:Other"), None)
+    assert algorithms.get_adapter("Random").target == "rlcore.bench.algorithms:RandomPolicy"

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlcore.bench.algorithms import get_adapter
+from rlcore.bench.algorithms import Adapter, get_adapter
 from rlcore.bench.lock import FolderLock
 from rlcore.bench.protocol import reset_peak_memory
 from rlcore.bench.spec import RunSpec
@@ -167,9 +167,33 @@ def check_worker_version(expected: str) -> None:
         )
 
 
-def _ray_task(spec: RunSpec, driver_version: str) -> list[Row]:
-    """Body of a Ray task: the version check, then :func:`run_one`."""
+def register_missing(adapter: Adapter | None = None, env_spec: Any = None) -> None:
+    """Register in this process the driver's algorithm ``adapter`` and Gymnasium ``env_spec``
+    (a ``gymnasium.envs.registration.EnvSpec``) when they are not registered yet.
+
+    A Ray worker imports ``rlcore`` but not the driver script: algorithms and envs the user
+    registered there (with entry points into shipped modules) are known to the worker only
+    this way. What the worker already has is kept.
+    """
+    from rlcore.bench.algorithms import REGISTRY
+
+    if adapter is not None and adapter.name not in REGISTRY:
+        REGISTRY[adapter.name] = adapter
+    if env_spec is not None:
+        import gymnasium
+
+        import rlcore.envs  # noqa: F401  (the rlcore/... ids first: never replaced)
+
+        gymnasium.registry.setdefault(env_spec.id, env_spec)
+
+
+def _ray_task(
+    spec: RunSpec, driver_version: str, adapter: Adapter | None = None, env_spec: Any = None
+) -> list[Row]:
+    """Body of a Ray task: the version check, the driver's registrations
+    (:func:`register_missing`), then :func:`run_one`."""
     check_worker_version(driver_version)
+    register_missing(adapter, env_spec)
     return run_one(spec)
 
 
@@ -584,6 +608,13 @@ def user_modules(runs: Sequence[RunSpec]) -> dict[str, Path]:
     return found
 
 
+def _registrations(spec: RunSpec) -> tuple[Adapter, Any]:
+    """The driver's adapter and Gymnasium spec of a run (sent with its Ray task)."""
+    import gymnasium
+
+    return get_adapter(spec.algorithm), gymnasium.spec(spec.env.env_id)
+
+
 class RayBackend:
     """Runs every run as a Ray task (one CPU each) on a local instance or a cluster.
 
@@ -689,7 +720,7 @@ class RayBackend:
         ray = self._ray
         task = ray.remote(num_cpus=1)(_ray_task)
         version = rlcore.__version__
-        self._pending = {task.remote(spec, version): spec for spec in todo}
+        self._pending = {task.remote(spec, version, *_registrations(spec)): spec for spec in todo}
         while self._pending:
             done, _ = ray.wait(list(self._pending), num_returns=1, timeout=0.5)
             if not done:
