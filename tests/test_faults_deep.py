@@ -25,12 +25,7 @@ FAST = dict(learning_starts=50, batch_size=16, buffer_size=500, target_update_in
 OBS = np.linspace(-1, 1, 24, dtype=np.float32).reshape(12, 2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def reach():

@@ -41,12 +41,7 @@ ALGOS = [StochDQN, StochDDQN]
 DEVICES = ["auto", "cpu"] + (["cuda"] if th.cuda.is_available() else [])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def select_env():

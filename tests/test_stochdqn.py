@@ -15,13 +15,7 @@ from rlcore.stochdqn import ActionHeadPolicy, SparseAwareAdam, StochDDQN, StochD
 ALGOS = [StochDQN, StochDDQN]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """Small networks on a shared 2-core machine: intra-op threads only add contention."""
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 FAST = dict(learning_starts=100, batch_size=32, buffer_size=5000, target_update_interval=100)

@@ -19,12 +19,7 @@ ALGOS = [StochDQN, StochDDQN]
 FAST = dict(learning_starts=100, batch_size=32, buffer_size=2000, target_update_interval=100)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def reach(n=400, dim=2, seed=None):
