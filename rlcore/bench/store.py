@@ -40,6 +40,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlcore.common.serialization import atomic_write
+
 FIELDS: tuple[str, ...] = (
     "suite",
     "run_id",
@@ -390,20 +392,11 @@ def recover_tail(path: str | Path) -> str | None:
 
 
 def replace_atomically(path: Path, data: str) -> None:
-    """Write ``data`` to a temporary file next to ``path``, fsync, rename over ``path`` (keeping
-    its permissions); the temporary file is removed if anything fails."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():  # keep the replaced file's permissions
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``data`` (UTF-8 text) to ``path`` atomically with the package's one atomic writer,
+    :func:`rlcore.common.serialization.atomic_write` (temporary file, fsync, rename, folder
+    fsync; the replaced file's permissions kept; the temporary file removed on failure)."""
+    encoded = data.encode("utf-8")
+    atomic_write(path, lambda f: f.write(encoded), size_hint=len(encoded))
 
 
 def rewrite_rows(path: str | Path, rows: Sequence[Row]) -> None:
