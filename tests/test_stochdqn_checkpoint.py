@@ -221,3 +221,14 @@ def test_learn_refuses_non_positive_budgets_and_constructor_checks_ranges():
     for name, value in [("tau", 0.0), ("tau", 1.5), ("gamma", -0.1), ("batch_size", 0)]:
         with pytest.raises(ValueError, match=rf"{name} must be"):
             StochDQN("MlpPolicy", reach(), **{**FAST, name: value})
+
+
+def test_bad_deep_checkpoint_is_the_package_wide_checkpoint_error(tmp_path):
+    """One ``except rlcore.common.serialization.CheckpointError`` catches a bad checkpoint of
+    every rlcore agent, deep ones included."""
+    from rlcore.common.serialization import CheckpointError as AnyCheckpointError
+
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(AnyCheckpointError, match="junk.zip"):
+        StochDQN.load(junk)

@@ -45,6 +45,8 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 
+from rlcore.common import serialization
+
 if TYPE_CHECKING:
     from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
@@ -76,8 +78,17 @@ _MARKERS = (
 )
 
 
-class CheckpointError(ValueError):
-    """A file that is not a loadable checkpoint of this algorithm; the message names the file."""
+class CheckpointError(serialization.CheckpointError):
+    """A file that is not a loadable checkpoint of this algorithm; the message names the file.
+
+    A subclass of :class:`rlcore.common.serialization.CheckpointError` (itself a ``ValueError``),
+    so one ``except`` catches a bad checkpoint of any rlcore agent; ``path`` is ``None`` here
+    (the message holds the file's name).
+    """
+
+    def __init__(self, message: str) -> None:
+        ValueError.__init__(self, message)
+        self.path = None  # type: ignore[assignment]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -411,13 +422,6 @@ class Decoder:
 # ------------------------------------------------------------------------------------------------
 # Atomic writing
 # ------------------------------------------------------------------------------------------------
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
 
 
 class _TempReaper:
@@ -465,7 +469,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_UMASK
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~serialization._UMASK
         os.chmod(tmp, mode)
         os.replace(tmp, target)
         with contextlib.suppress(OSError):  # not every platform can fsync a folder
