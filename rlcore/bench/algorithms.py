@@ -9,8 +9,9 @@ evaluation with SB3's ``evaluate_policy`` on an identically seeded evaluation en
 Families:
 
 * ``rlcore-tabular``: :mod:`rlcore.tabular` agents (exact and stochastic max);
-* ``rlcore-deep``: ``rlcore.StochDQN`` / ``rlcore.StochDDQN`` with ``maximizer="stochastic"`` or
-  ``"exact"``;
+* ``rlcore-deep``: ``rlcore.StochDQN`` / ``rlcore.StochDDQN``: ``-stochastic`` (the default
+  O(log n) maximizer, proposal ``"local"``), ``-paper`` (the paper's ``C = R ∪ M``,
+  ``proposal="paper"``) and ``-exact`` (``maximizer="exact"``, the same network);
 * ``sb3``: Stable-Baselines3 DQN, PPO and A2C (``MlpPolicy``, 64-64 networks);
 * ``random``: a uniformly random policy (a lower bound, and the env's own cost per step);
 * ``rlcore-erd``: ``rlcore.ERD`` (see :mod:`rlcore.bench.rumour`).
@@ -248,13 +249,19 @@ for _cls in TABULAR:
         )
     )
 for _cls in ("StochDQN", "StochDDQN"):
-    for _max in ("stochastic", "exact"):
+    # "-stochastic": the default O(log n) maximizer (proposal "local"); "-paper": the paper's
+    # C = R ∪ M exactly (proposal "paper"); "-exact": the exact max on the same network
+    for _name, _fixed in (
+        ("stochastic", {"maximizer": "stochastic"}),
+        ("paper", {"maximizer": "stochastic", "proposal": "paper"}),
+        ("exact", {"maximizer": "exact"}),
+    ):
         register(
             Adapter(
-                f"{_cls}-{_max}",
+                f"{_cls}-{_name}",
                 "rlcore-deep",
                 f"rlcore.stochdqn:{_cls}",
-                fixed={"maximizer": _max},
+                fixed=_fixed,
                 defaults=_dqn_defaults,
             )
         )

@@ -14,6 +14,7 @@ evaluation episodes.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import gymnasium as gym
 
@@ -46,7 +47,37 @@ def _reach(n: int, dim: int = 1) -> EnvSpec:
     return EnvSpec("rlcore/TargetReach-v0", {"n_actions": n, "dim": dim}, max_episode_steps=50)
 
 
+def _cheetah(bins: int, max_episode_steps: int | None = None) -> EnvSpec:
+    return EnvSpec("rlcore/DiscreteHalfCheetah-v0", {"bins": bins}, max_episode_steps)
+
+
 SB3 = ("SB3-DQN", "SB3-PPO", "SB3-A2C")
+PAPER_ALGOS = (
+    "StochDQN-stochastic",
+    "StochDQN-paper",
+    "StochDDQN-stochastic",
+    "StochDDQN-paper",
+    "StochDQN-exact",
+    "SB3-DQN",
+    "Random",
+)
+# The paper's MuJoCo tasks: one DQN setting for every value-based agent (Adam 1e-3, batch 64,
+# one gradient step per env step, target copied every 1000 steps, epsilon 1 -> 0.05 over the
+# first 10 % of the budget, 64-64 networks), identical to benchmarks/deep_learning.py's.
+PAPER_DQN: dict[str, Any] = {
+    "learning_rate": 1e-3,
+    "gamma": 0.99,
+    "buffer_size": 100_000,
+    "learning_starts": 1_000,
+    "batch_size": 64,
+    "train_freq": 1,
+    "gradient_steps": 1,
+    "target_update_interval": 1_000,
+    "exploration_fraction": 0.1,
+    "exploration_initial_eps": 1.0,
+    "exploration_final_eps": 0.05,
+    "policy_kwargs": {"net_arch": [64, 64]},
+}
 DEEP = ("StochDQN-stochastic", "StochDQN-exact", "StochDDQN-stochastic", "StochDDQN-exact")
 
 SUITES: dict[str, dict[str, Profile]] = {
@@ -122,6 +153,37 @@ SUITES: dict[str, dict[str, Profile]] = {
             budget=10_000,
             eval_points=10,
             eval_episodes=5,
+        ),
+    },
+    "paper": {
+        "quick": Profile(
+            groups=(
+                Group(
+                    PAPER_ALGOS,
+                    (_cheetah(2, 100), EnvSpec("rlcore/DiscreteInvertedPendulum-v0", {}, 100)),
+                ),
+            ),
+            seeds=(0,),
+            budget=300,
+            eval_points=1,
+            eval_episodes=1,
+        ),
+        # 4096 actions (4 bins per joint, the paper's), 10^6 (10 bins per joint: beyond any
+        # exact method; the exact-max agent and SB3's DQN stop at 4096) and the 1000-action
+        # InvertedPendulum, 100k steps. The published tables name the seeds each algorithm ran.
+        "full": Profile(
+            groups=(
+                Group(
+                    PAPER_ALGOS,
+                    (_cheetah(4), _cheetah(10), EnvSpec("rlcore/DiscreteInvertedPendulum-v0")),
+                    max_n={"StochDQN-exact": 4096, "SB3-DQN": 4096},
+                ),
+            ),
+            seeds=(0, 1, 2, 3, 4),
+            budget=100_000,
+            eval_points=10,
+            eval_episodes=5,
+            hparams={a: PAPER_DQN for a in PAPER_ALGOS if a != "Random"},
         ),
     },
 }
