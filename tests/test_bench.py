@@ -67,7 +67,8 @@ def _check_suite(out: Path, suite: str, report_dir: Path) -> None:
     md = write_report([out], report_dir).read_text()
     algorithms = {r.algorithm for r in runs}
     for algo in algorithms:
-        assert f"| {algo} |" in md, f"{algo} missing from the {suite} report"
+        cell = rf"\| +{re.escape(algo)} +\|"  # a table cell (a row or a column; cells are padded)
+        assert re.search(cell, md), f"{algo} missing from the {suite} report"
     pngs = list(report_dir.glob("*.png"))
     assert pngs and all(p.stat().st_size > 1000 for p in pngs)
     for png in pngs:
@@ -156,6 +157,33 @@ def test_resume_with_other_settings_is_refused(tabular_quick: Path, tmp_path: Pa
     assert "budget: 300 in the folder, 200 asked (30 run(s))" in str(info.value)
     assert "eval_steps: [150, 300] in the folder, [100, 200] asked" in str(info.value)
     assert "suite:" not in str(info.value) and "profile:" not in str(info.value)
+
+
+def test_extend_adds_runs_of_the_same_suite_and_refuses_other_settings(
+    tabular_quick: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "extend"
+    first = plan("tabular", "quick", algorithms=("Random",))
+    run_suite(first, out, suite="tabular", profile="quick", progress=False)
+    more = plan("tabular", "quick", algorithms=("StochQLearning",))
+    with pytest.raises(ResultsError, match="--extend"):  # without extend: refused
+        run_suite(more, out, suite="tabular", profile="quick", progress=False)
+    summary = run_suite(more, out, suite="tabular", profile="quick", progress=False, extend=True)
+    assert sorted(summary.executed) == sorted(r.run_id for r in more)
+    manifest = json.loads((out / "manifest.json").read_text())
+    ids = [r["run_id"] for r in manifest["runs"]]
+    assert ids == [r.run_id for r in first + more]  # the folder's runs first, then the new
+    rows = read_rows(out / "results.jsonl")
+    assert [r["run_id"] for r in rows] == [r for r in ids for _ in range(2)]  # 2 points each
+    full = {r.run_id for r in first + more}
+    stored = [r for r in read_rows(tabular_quick / "results.jsonl") if r["run_id"] in full]
+    assert _det(rows) == _det(sorted(stored, key=lambda r: (ids.index(r["run_id"]), r["point"])))
+    # a run already planned but specified differently is refused, even with extend
+    other = plan("tabular", "quick", algorithms=("Random",), budget=200)
+    with pytest.raises(ResultsError, match="budget: 300 in the folder, 200 asked"):
+        run_suite(other, out, suite="tabular", profile="quick", progress=False, extend=True)
+    with pytest.raises(ResultsError, match="profile"):
+        run_suite(first, out, suite="tabular", profile="full", progress=False, extend=True)
 
 
 def test_same_seed_same_rows(tabular_quick: Path) -> None:
@@ -300,7 +328,8 @@ def test_report_embedded_in_readme(tabular_quick: Path, tmp_path: Path) -> None:
     images = re.findall(r"\]\((docs/bench/[^)]+\.png)\)", text)
     assert images and len(images) == report.count(".png)")
     assert all((tmp_path / p).exists() for p in images)
-    assert text.count("| StochQLearning |") == report.count("| StochQLearning |") > 0
+    row = re.compile(r"^\| StochQLearning +\|", re.M)
+    assert len(row.findall(text)) == len(row.findall(report)) > 0
     # a second run replaces the section instead of appending to it, keeping the README's mode
     readme.chmod(0o664)
     assert rlcore_main([*args, "--readme", str(readme)]) == 0

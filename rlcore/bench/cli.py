@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--algorithms", nargs="+", metavar="NAME", help="only these algorithms")
     run.add_argument("--envs", nargs="+", metavar="ENV", help="only these envs (label or id)")
     run.add_argument(
+        "--extend",
+        action="store_true",
+        help="add these runs to a results folder that already plans other runs of the same "
+        "suite and profile (other algorithms or seeds); its report covers all",
+    )
+    run.add_argument(
         "--isolate",
         action="store_true",
         help="run each run in a fresh process (peak memory per run; slower start)",
@@ -140,6 +146,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ray_timeout=args.ray_timeout,
         ship_package=args.ship,
         isolate=args.isolate,
+        extend=args.extend,
         progress=not args.no_progress,
     )
     if summary.recovered:

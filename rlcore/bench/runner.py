@@ -269,17 +269,33 @@ def _read_manifest(out: Path) -> dict[str, Any] | None:
         raise ResultsError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
 
 
-def _check_same(out: Path, old: dict[str, Any] | None, manifest: dict[str, Any]) -> None:
+def _check_same(
+    out: Path, old: dict[str, Any] | None, manifest: dict[str, Any], extend: bool = False
+) -> dict[str, Any]:
+    """The folder's manifest for this call (without ``versions`` / ``calls``).
+
+    Without ``extend`` the folder must hold exactly the asked runs. With ``extend`` it may hold
+    others: the asked runs it already plans must be specified identically (same suite, profile,
+    format and, per run id, every field), and the asked runs it lacks are added after its own.
+    """
     if old is None:
-        return
+        return manifest
     old_cmp = {k: old.get(k) for k in ("suite", "profile", "format", "runs")}
-    if old_cmp != manifest:
-        diff = manifest_differences(old_cmp, manifest)
-        raise ResultsError(
-            f"{out} holds results of another benchmark configuration; settings that differ:\n  "
-            + "\n  ".join(diff)
-            + "\nresume with the same settings or use another --out"
-        )
+    if old_cmp == manifest:
+        return manifest
+    diff = manifest_differences(old_cmp, manifest)
+    if extend:
+        diff = [line for line in diff if " run(s) only " not in line]
+        if not diff:
+            known = {r["run_id"] for r in old_cmp["runs"]}
+            added = [r for r in manifest["runs"] if r["run_id"] not in known]
+            return old_cmp | {"runs": [*old_cmp["runs"], *added]}
+    raise ResultsError(
+        f"{out} holds results of another benchmark configuration; settings that differ:\n  "
+        + "\n  ".join(diff)
+        + "\nresume with the same settings, use --extend to add runs of the same suite and "
+        "profile, or use another --out"
+    )
 
 
 def _now() -> str:
@@ -770,6 +786,7 @@ def run_suite(
     ship_package: bool | None = None,
     isolate: bool = False,
     progress: bool = True,
+    extend: bool = False,
 ) -> RunSummary:
     """Run ``runs`` (from :func:`rlcore.bench.suites.plan`) into the results folder ``out``.
 
@@ -790,6 +807,9 @@ def run_suite(
             ``peak_mem_mb`` is its own (otherwise a process running several runs in a row keeps
             some memory of the earlier ones, and the peak includes it).
         progress: show a tqdm progress bar.
+        extend: the folder may already plan other runs of the same suite and profile (e.g.
+            other algorithms or seeds): ``runs`` are added to its plan (identically specified
+            runs it already has are resumed), and its report covers all of them.
 
     Raises:
         ResultsError: bad folder, folder in use, other settings, damaged results.
@@ -814,8 +834,8 @@ def run_suite(
         if recovered:
             _log(out, {"event": "recovered", "detail": recovered})
         old = _read_manifest(out)
-        _check_same(out, old, manifest)
-        planned = {r.run_id: r for r in runs}
+        merged = _check_same(out, old, manifest, extend)
+        planned = {r["run_id"]: r for r in merged["runs"]}
         done = finished_runs(path)
         unknown = sorted(set(done) - set(planned))
         if unknown:
@@ -834,7 +854,9 @@ def run_suite(
                 be.start()
             entry = {"time": _now(), "runs": len(call.todo)} | be.info()
             base = (
-                old if old is not None else manifest | {"versions": _versions(), "created": _now()}
+                old | {"runs": merged["runs"]}
+                if old is not None
+                else manifest | {"versions": _versions(), "created": _now()}
             )
             write_json_atomic(out / MANIFEST, base | {"calls": [*base.get("calls", []), entry]})
             _execute(call, be, path, out, suite, len(runs), progress, t0)
