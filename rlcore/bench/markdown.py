@@ -2,7 +2,8 @@
 
 Every "mean [low, high]" cell is the mean across seeds and its 95% percentile-bootstrap
 interval (:func:`rlcore.bench.stats.bootstrap_ci`); one seed gives the mean alone. Tables are
-built with :func:`table` (a header, an alignment row and one row per list of cells).
+rendered by :func:`table` with the ``tabulate`` library (GitHub-flavoured pipe tables, columns
+padded to a common width so that the Markdown source reads as a table too).
 """
 
 from __future__ import annotations
@@ -10,19 +11,50 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from tabulate import tabulate
+
 from rlcore.bench.algorithms import BASELINE
 from rlcore.bench.stats import FINAL_EVALUATIONS, algorithm_order, bootstrap_ci, group_by
 from rlcore.bench.store import Row
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
-    """Markdown table lines. ``align``: one letter per column, ``l`` or ``r`` (default: the
-    first column left, the others right)."""
+    """Markdown (pipe) table lines: the header, the alignment row, then one line per row.
+
+    Args:
+        header: the column titles.
+        rows: the cells, already formatted as strings (they are printed as given: no number
+            parsing or re-formatting); every row has one cell per column.
+        align: one letter per column, ``l`` (left, ``:---``) or ``r`` (right, ``---:``);
+            default: the first column left, the others right.
+
+    Returns:
+        the table's lines, without line ends. A table without rows has an alignment row
+        without markers (``tabulate`` aligns nothing when there is nothing to align).
+
+    Raises:
+        ValueError: when ``align`` has a letter other than ``l``/``r`` or not one per column, or
+            a row has not one cell per column.
+    """
     align = align or "l" + "r" * (len(header) - 1)
-    if len(align) != len(header) or any(len(r) != len(header) for r in rows):
-        raise ValueError(f"every row needs {len(header)} cells (header {list(header)})")
-    sep = ["---" if a == "l" else "---:" for a in align]
-    return ["| " + " | ".join(cells) + " |" for cells in [header, sep, *rows]]
+    if len(align) != len(header) or set(align) - {"l", "r"}:
+        raise ValueError(
+            f"align {align!r} needs one letter 'l' or 'r' per column (header {list(header)})"
+        )
+    bad = [i for i, r in enumerate(rows) if len(r) != len(header)]
+    if bad:
+        raise ValueError(
+            f"row {bad[0]} has {len(rows[bad[0]])} cells, every row needs {len(header)} "
+            f"(header {list(header)})"
+        )
+    text = tabulate(
+        [list(r) for r in rows],
+        headers=list(header),
+        tablefmt="pipe",
+        colalign=["left" if a == "l" else "right" for a in align],
+        disable_numparse=True,
+    )
+    return text.splitlines()
 
 
 def fmt(x: float, digits: int = 3) -> str:
