@@ -10,6 +10,8 @@
   of the policy the agent acts with (for a stochastic-max agent, its O(log n) greedy policy); a
   stochastic-max agent is also evaluated greedy by the exact argmax of the same network or table
   (metric ``return_exact_argmax``, for ``n <= 100,000``), so the cost of the approximation shows.
+  The ``reach_regret`` protocol (:class:`ReachRegretEvaluator`, TargetReach) records regrets on
+  fixed targets instead of episode returns.
 * Timing: wall-clock training seconds (evaluation excluded) and seconds per step per segment.
 * Memory: peak resident memory of the process, reset at the start of the run (Linux
   ``/proc/self/clear_refs``); elsewhere the process's lifetime peak (``ru_maxrss``), or 0
@@ -135,19 +137,144 @@ EXACT_EVAL_MAX_N = 100_000
 (an O(n) policy: above this the diagnostic would dominate the run's time)."""
 
 
-def _evaluates_exact_argmax_too(model: Any, env: VecEnv) -> bool:
+def _has_exact_opt_in(model: Any) -> bool:
     """True for an agent with a stochastic maximizer and an exact-argmax opt-in
-    (``exact_predict``) on a ``Discrete`` action space of at most :data:`EXACT_EVAL_MAX_N`."""
+    (``exact_predict``: StochDQN / StochDDQN, the stochastic tabular agents)."""
+    return getattr(model, "maximizer", None) == "stochastic" and hasattr(model, "exact_predict")
+
+
+def _evaluates_exact_argmax_too(model: Any, env: VecEnv) -> bool:
+    """True for an agent with an exact-argmax opt-in (:func:`_has_exact_opt_in`) on a
+    ``Discrete`` action space of at most :data:`EXACT_EVAL_MAX_N`."""
     n = getattr(env.action_space, "n", None)
-    return (
-        getattr(model, "maximizer", None) == "stochastic"
-        and hasattr(model, "exact_predict")
-        and n is not None
-        and int(n) <= EXACT_EVAL_MAX_N
-    )
+    return _has_exact_opt_in(model) and n is not None and int(n) <= EXACT_EVAL_MAX_N
 
 
-EVALUATORS: dict[str, type[Evaluator]] = {"episodes": Evaluator}
+REACH_TARGET_SEED_OFFSET = 20_000
+"""The reach evaluator's targets come from ``numpy.random.default_rng(REACH_TARGET_SEED_OFFSET
++ seed)`` (as ``benchmarks/deep_learning.py``'s ``reach_regrets``, so its numbers carry over)."""
+
+REACH_EXACT_MAX_N = 10**6
+"""Largest action count at which the reach evaluator also scores a stochastic-max agent's exact
+argmax (``O(n)`` per evaluation state: at ``10^6`` and 100 states, seconds to a minute)."""
+
+
+class ReachRegretEvaluator(Evaluator):
+    """Regrets on ``rlcore/TargetReach-v0`` over a fixed set of fresh targets (``"reach_regret"``).
+
+    ``episodes`` targets ``t`` (shape ``(episodes, d)``, uniform in ``[-1, 1]^d``) and their
+    noisy observations (the env's ``obs_noise``, clipped to ``[-2, 2]``) are drawn once, from a
+    generator seeded with ``REACH_TARGET_SEED_OFFSET + seed``: the same targets at every
+    evaluation point and for every algorithm of a seed. The regret of an action
+    ``a`` for target ``t`` is ``||x(a) - t|| - min_b ||x(b) - t||`` (``x``: the action's grid
+    coordinates; 0 for the nearest grid point); a policy's regret is its mean over the targets
+    (the mean regret per step, each target being one step of the env).
+
+    Recorded (one :data:`EvalResult`):
+
+    * ``return`` = **minus** the regret of the model's own deterministic policy
+      (``predict(obs, deterministic=True)``, one batched call; for StochDQN / StochDDQN the
+      O(log n) stochastic argmax), so that higher is better as everywhere in the report;
+      ``return_std`` = the standard deviation of the per-target regrets; ``episodes`` = the
+      number of targets;
+    * metric ``regret``: that regret itself (``-return``);
+    * metric ``regret_exact_argmax``: for an agent with a stochastic maximizer and an exact
+      opt-in (``exact_predict``, e.g. ``StochDQN-stochastic`` / ``-paper``), the regret of the
+      exact argmax of the same network on the same targets (``O(n)`` per target: a diagnostic,
+      computed only for ``n <= REACH_EXACT_MAX_N``);
+    * metric ``regret_over_exact``: ``regret / regret_exact_argmax`` (left out when the exact
+      argmax has regret 0, where the ratio is undefined);
+    * metric ``regret_random``: the regret of uniformly random actions on the same targets (the
+      trivial baseline, drawn from the same generator after the targets).
+
+    Cost: one ``predict`` call on ``episodes`` observations (two for the exact diagnostic); no
+    ``O(n)`` work besides the documented exact argmax.
+
+    Args:
+        make_env: builds the evaluation env (a TargetReach env, possibly wrapped).
+        seed: the run seed.
+        episodes: number of evaluation targets (an integer >= 1).
+
+    Raises:
+        TypeError: the env is not a TargetReach env (no action grid to compute regrets on).
+        ValueError: ``episodes`` is not an integer >= 1; the model returns the wrong number
+            of actions or actions outside ``[0, n)``.
+    """
+
+    def __init__(self, make_env: Callable[[], gym.Env], seed: int, episodes: int) -> None:
+        if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
+            raise ValueError(
+                f"the reach_regret evaluator needs episodes (evaluation targets) >= 1, "
+                f"got {episodes!r}"
+            )
+        self.wrapped = make_env()
+        self.base = self.wrapped.unwrapped
+        missing = [
+            a for a in ("dim", "bins", "n_actions", "obs_noise", "action_coordinates")
+            if not hasattr(self.base, a)
+        ]  # fmt: skip
+        if missing:
+            self.wrapped.close()
+            raise TypeError(
+                f"the reach_regret evaluator needs a TargetReach env (rlcore/TargetReach-v0), "
+                f"got {type(self.base).__name__} (no {', '.join(missing)})"
+            )
+        self.seed = seed
+        self.episodes = int(episodes)
+        base = self.base
+        rng = np.random.default_rng(REACH_TARGET_SEED_OFFSET + seed)
+        self.targets = rng.uniform(-1.0, 1.0, (self.episodes, base.dim))
+        noisy = self.targets + rng.normal(0.0, base.obs_noise, self.targets.shape)
+        self.obs = np.clip(noisy, -2.0, 2.0).astype(np.float32)
+        idx = np.clip(np.floor((self.targets + 1.0) * base.bins / 2.0), 0, base.bins - 1)
+        strides = base.bins ** np.arange(base.dim - 1, -1, -1, dtype=np.int64)
+        self.optimal_actions = idx.astype(np.int64) @ strides
+        self._best = self._distances(self.optimal_actions)
+        self.random_actions = rng.integers(0, base.n_actions, self.episodes)
+
+    def _distances(self, actions: np.ndarray) -> np.ndarray:
+        coords = self.base.action_coordinates(actions)
+        return np.linalg.norm(coords - self.targets, axis=1)
+
+    def regrets(self, actions: Any) -> np.ndarray:
+        """Per-target regrets (shape ``(episodes,)``) of ``actions`` (one per target)."""
+        a = np.asarray(actions).reshape(-1)
+        if a.shape != (self.episodes,) or not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(
+                f"expected {self.episodes} integer actions (one per evaluation target), got "
+                f"{np.asarray(actions).dtype} array of shape {np.asarray(actions).shape}"
+            )
+        return self._distances(a) - self._best
+
+    def _policy_regrets(self, model: Any) -> np.ndarray:
+        return self.regrets(model.predict(self.obs, deterministic=True)[0])
+
+    def __call__(self, model: Any) -> EvalResult:
+        r = self._policy_regrets(model)
+        regret = float(r.mean())
+        metrics = {
+            "regret": regret,
+            "regret_random": float(self.regrets(self.random_actions).mean()),
+        }
+        if _has_exact_opt_in(model) and self.base.n_actions <= REACH_EXACT_MAX_N:
+            model.exact_predict = True  # the same network's exact O(n) argmax
+            try:
+                exact = float(self._policy_regrets(model).mean())
+            finally:
+                model.exact_predict = False
+            metrics["regret_exact_argmax"] = exact
+            if exact > 0:
+                metrics["regret_over_exact"] = regret / exact
+        return -regret, float(r.std()), self.episodes, metrics
+
+    def close(self) -> None:
+        self.wrapped.close()
+
+
+EVALUATORS: dict[str, type[Evaluator]] = {
+    "episodes": Evaluator,
+    "reach_regret": ReachRegretEvaluator,
+}
 """Evaluation protocols by name (``EnvSpec.evaluator``); the rumour suite adds ``"rumour"``."""
 
 
@@ -234,6 +361,9 @@ __all__ = [
     "EvalResult",
     "Evaluator",
     "Point",
+    "REACH_EXACT_MAX_N",
+    "REACH_TARGET_SEED_OFFSET",
+    "ReachRegretEvaluator",
     "get_evaluator",
     "peak_memory_mb",
     "reset_peak_memory",

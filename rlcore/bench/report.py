@@ -111,8 +111,10 @@ def _header(res: Results) -> list[str]:
         r0 = runs[0]
         eps = sorted({r["episodes"] for r in res.rows})
         eps_text = str(eps[0]) if len(eps) == 1 else f"{eps[0]}-{eps[-1]}"
+        budgets = sorted({r["budget"] for r in runs})  # groups may have budgets of their own
+        budget = str(budgets[0]) if len(budgets) == 1 else f"{budgets[0]}-{budgets[-1]}"
         lines.append(
-            f"Source `{res.source}`: {len(runs)} runs, seeds {seeds}, {r0['budget']} training steps "
+            f"Source `{res.source}`: {len(runs)} runs, seeds {seeds}, {budget} training steps "
             f"per run, {len(r0['eval_steps'])} evaluation point(s) of {eps_text} "
             "deterministic episode(s)."
         )

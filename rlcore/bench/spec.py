@@ -28,7 +28,11 @@ class EnvSpec:
             the observation *encoding* an algorithm needs (ERD reads token ids, MLP policies a
             bag of words); data, rewards and dynamics stay the same.
         evaluator: name of the evaluation protocol (:data:`rlcore.bench.protocol.EVALUATORS`):
-            ``"episodes"`` (mean return of deterministic episodes) or ``"rumour"``.
+            ``"episodes"`` (mean return of deterministic episodes), ``"reach_regret"``
+            (TargetReach regrets on fixed targets) or ``"rumour"``.
+        name: the label in results files and reports instead of the id without its namespace
+            (empty: that default); needed where one suite runs the same id as several tasks
+            (reports group rows by suite and label). No ``|`` (it separates run id fields).
     """
 
     env_id: str
@@ -37,11 +41,17 @@ class EnvSpec:
     eval_kwargs: dict[str, Any] = field(default_factory=dict)
     family_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     evaluator: str = "episodes"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or "|" in self.name:
+            raise ValueError(f"EnvSpec name must be a string without '|', got {self.name!r}")
 
     @property
     def label(self) -> str:
-        """Name in results files: the id without its namespace (``LargeActionMDP-v0``)."""
-        return self.env_id.split("/")[-1]
+        """Name in results files: ``name`` if given, else the id without its namespace
+        (``LargeActionMDP-v0``)."""
+        return self.name or self.env_id.split("/")[-1]
 
     def make(self, family: str | None = None, evaluation: bool = False) -> gym.Env:
         """A new instance, wrapped in SB3's ``Monitor`` (episode returns and lengths).
@@ -73,14 +83,28 @@ class Group:
         envs: environment specs.
         max_n: per algorithm, the largest action count it runs at (scaling: the exact
             baselines' cost grows with n).
+        budget: environment steps per run of this group (None: the profile's ``budget``);
+            for suites whose tasks have budgets of their own (e.g. ``reach``).
+        eval_episodes: evaluation episodes (or states) per point for this group (None: the
+            profile's ``eval_episodes``).
     """
 
     algorithms: tuple[str, ...]
     envs: tuple[EnvSpec, ...]
     max_n: dict[str, int] = field(default_factory=dict)
+    budget: int | None = None
+    eval_episodes: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("budget", "eval_episodes"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"Group {name} must be None or an integer >= 1, got {value!r}")
 
     def __hash__(self) -> int:
-        return hash((self.algorithms, self.envs))
+        return hash((self.algorithms, self.envs, self.budget, self.eval_episodes))
 
 
 @dataclass(frozen=True)
@@ -90,9 +114,10 @@ class Profile:
     Attributes:
         groups: the algorithm x environment groups.
         seeds: run seeds.
-        budget: environment steps per run (the same for every algorithm).
+        budget: environment steps per run (the same for every algorithm; a group may set its
+            own, :attr:`Group.budget`).
         eval_points: number of evaluation points, evenly spaced up to ``budget``.
-        eval_episodes: deterministic evaluation episodes per point.
+        eval_episodes: deterministic evaluation episodes per point (or a group's own).
         hparams: per-algorithm hyper-parameter overrides of the adapters' defaults.
     """
 
@@ -141,9 +166,12 @@ class RunSpec:
         return f"{self.algorithm}|{self.env.label}|n={self.n}|seed={self.seed}"
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-able description (stored in the results folder's manifest)."""
+        """A JSON-able description (stored in the results folder's manifest); the env's
+        ``name`` only when set, so manifests written before that field existed still match."""
         d = asdict(self)
         d["eval_steps"] = list(self.eval_steps)
+        if not d["env"]["name"]:
+            del d["env"]["name"]
         return d | {"run_id": self.run_id}
 
 

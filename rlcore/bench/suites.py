@@ -80,6 +80,38 @@ PAPER_DQN: dict[str, Any] = {
 }
 DEEP = ("StochDQN-stochastic", "StochDQN-exact", "StochDDQN-stochastic", "StochDDQN-exact")
 
+# The reach suite: is the O(log n) policy itself good? (issue 9). benchmarks/deep_learning.py's
+# TargetReach protocol: the same DQN setting (PAPER_DQN is its COMMON), its budgets and numbers
+# of evaluation targets per task, one evaluation after the whole budget (eval_points=1), the
+# regrets of ReachRegretEvaluator (the same targets as its reach_regrets). The exact-max agent
+# on the same network runs at n = 1024 only (training with an O(n) max at 10^5 and 10^6 is
+# out of reach); the exact argmax of the stochastic agents' networks is evaluated everywhere.
+# (The last evaluation comes from the shared callback at step `budget`, one gradient step
+# before the script's evaluation after learn() returns: see docs/bench.md.)
+REACH_ALGOS = ("StochDQN-stochastic", "StochDQN-paper", "StochDQN-exact", "Random")
+REACH_EXACT_TRAIN_MAX_N = 1024
+
+
+def _reach_task(label: str, n: int, dim: int, **kwargs: Any) -> EnvSpec:
+    """TargetReach with the registered 100-step time limit, evaluated by its regrets."""
+    return EnvSpec(
+        "rlcore/TargetReach-v0",
+        {"n_actions": n, "dim": dim, **kwargs},
+        evaluator="reach_regret",
+        name=label,
+    )
+
+
+def _reach_group(label: str, n: int, dim: int, budget: int, targets: int) -> Group:
+    return Group(
+        REACH_ALGOS,
+        (_reach_task(label, n, dim),),
+        max_n={"StochDQN-exact": REACH_EXACT_TRAIN_MAX_N},
+        budget=budget,
+        eval_episodes=targets,
+    )
+
+
 SUITES: dict[str, dict[str, Profile]] = {
     "tabular": {
         "quick": Profile(
@@ -186,6 +218,39 @@ SUITES: dict[str, dict[str, Profile]] = {
             hparams={a: PAPER_DQN for a in PAPER_ALGOS if a != "Random"},
         ),
     },
+    "reach": {
+        # seconds: 2-D n = 64 and 1-D n = 2000 (no exact-max agent: above 1024, as in full), a few
+        # hundred steps, training from step 100
+        "quick": Profile(
+            groups=(
+                _reach_group("TargetReach-2D-64", 64, 2, budget=300, targets=64),
+                _reach_group("TargetReach-1D-2000", 2000, 1, budget=200, targets=50),
+            ),
+            seeds=(0,),
+            budget=300,
+            eval_points=2,
+            eval_episodes=64,
+            hparams={
+                a: PAPER_DQN
+                | {"learning_starts": 100, "buffer_size": 1_000, "target_update_interval": 100}
+                for a in REACH_ALGOS
+                if a != "Random"
+            },
+        ),
+        # benchmarks/deep_learning.py's tasks reach2d_1024, reach2d_1e6 and reach1d_1e5
+        "full": Profile(
+            groups=(
+                _reach_group("TargetReach-2D-1024", 1024, 2, budget=5_000, targets=1_000),
+                _reach_group("TargetReach-2D-1e6", 10**6, 2, budget=10_000, targets=100),
+                _reach_group("TargetReach-1D-1e5", 10**5, 1, budget=10_000, targets=300),
+            ),
+            seeds=(0, 1, 2),
+            budget=10_000,
+            eval_points=1,
+            eval_episodes=100,
+            hparams={a: PAPER_DQN for a in REACH_ALGOS if a != "Random"},
+        ),
+    },
 }
 """Suite name -> profile name -> :class:`Profile`. The rumour suite is added by
 :mod:`rlcore.bench.rumour`."""
@@ -239,8 +304,10 @@ def plan(
     """Expand a suite profile into its runs (algorithm-major, then env, then seed).
 
     The keyword arguments override the profile (``algorithms`` / ``envs`` filter by name /
-    env label). Algorithms that do not apply to an env (e.g. tabular agents on a ``Box``
-    observation space) or exceed their ``max_n`` are left out.
+    env label); ``budget`` and ``eval_episodes`` also override a group's own
+    (:attr:`Group.budget`, :attr:`Group.eval_episodes`). Algorithms that do not apply to an
+    env (e.g. tabular agents on a ``Box`` observation space) or exceed their ``max_n`` are
+    left out.
     """
     prof = get_profile(suite, profile) if isinstance(profile, str) else profile
     prof = replace(
@@ -254,11 +321,18 @@ def plan(
         raise ValueError(f"eval_episodes must be >= 1, got {prof.eval_episodes}")
     if not prof.seeds:
         raise ValueError("at least one seed is needed")
-    steps = eval_steps(prof.budget, prof.eval_points)
     for name in algorithms or ():
         get_adapter(name)
     runs: list[RunSpec] = []
     for group in prof.groups:
+        # a group's own budget / episodes, unless the caller overrides them for every group
+        g_budget = group.budget if budget is None and group.budget else prof.budget
+        g_episodes = (
+            group.eval_episodes
+            if eval_episodes is None and group.eval_episodes
+            else prof.eval_episodes
+        )
+        steps = eval_steps(g_budget, prof.eval_points)
         instances = {spec: spec.make() for spec in group.envs}
         for algo in group.algorithms:
             if algorithms is not None and algo not in algorithms:
@@ -270,9 +344,9 @@ def plan(
                 n = _n_actions(env)
                 if adapter.unsupported(env) or n > group.max_n.get(algo, n):
                     continue
-                hp = adapter.hparams(prof.budget, prof.hparams.get(algo))
+                hp = adapter.hparams(g_budget, prof.hparams.get(algo))
                 runs.extend(
-                    RunSpec(suite, algo, spec, n, seed, prof.budget, steps, prof.eval_episodes, hp)
+                    RunSpec(suite, algo, spec, n, seed, g_budget, steps, g_episodes, hp)
                     for seed in prof.seeds
                 )
         for env in instances.values():
