@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
 from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env import VecEnv
 
 from rlcore import tabular
 from rlcore.bench.protocol import Point, get_evaluator, train_with_eval_points
+from rlcore.common.sb3_glue import MaybeCallback, init_callback, make_logger, seed_env, wrap_env
 
 if TYPE_CHECKING:
     from rlcore.bench.spec import RunSpec
@@ -47,19 +47,26 @@ class RandomPolicy:
 
     ``learn`` steps the environment with random actions (so its seconds per step are the
     environment's own cost) and calls SB3 callbacks; ``predict`` samples from a generator
-    seeded with ``seed`` (``deterministic`` has no meaning for it and is ignored).
+    seeded with ``seed`` (``deterministic`` has no meaning for it and is ignored). The env
+    wrapping, logger and callback handling are the tabular agents' own
+    (:mod:`rlcore.common.sb3_glue`).
+
+    Args:
+        env: a Gymnasium env (wrapped in SB3's ``Monitor`` unless it is, then in a
+            ``DummyVecEnv``), an SB3 ``VecEnv`` or a registered env id.
+        seed: seeds the env's first reset, its action space and the action generator.
     """
 
-    def __init__(self, env: gym.Env, seed: int) -> None:
-        self.env: VecEnv = DummyVecEnv([lambda: env])
-        self.env.seed(seed)
-        self.action_space = env.action_space
-        self.action_space.seed(seed)
+    def __init__(self, env: gym.Env | VecEnv | str, seed: int) -> None:
+        self.env: VecEnv = wrap_env(env, type(self).__name__)
+        seed_env(self.env, seed)
+        self.action_space = self.env.action_space
         self.rng = np.random.default_rng(seed)
         self.num_timesteps = 0
-        self.logger = Logger(folder=None, output_formats=[])
+        self.logger: Logger = make_logger(verbose=0)
 
     def get_env(self) -> VecEnv:
+        """The training environment (an SB3 ``VecEnv``), as SB3's ``get_env``."""
         return self.env
 
     def _sample(self, batch: int) -> np.ndarray:
@@ -68,19 +75,10 @@ class RandomPolicy:
         n, start = int(self.action_space.n), int(self.action_space.start)
         return self.rng.integers(n, size=batch) + start
 
-    def learn(
-        self,
-        total_timesteps: int,
-        callback: BaseCallback | list[BaseCallback] | Callable[..., bool] | None = None,
-    ) -> RandomPolicy:
-        """Step the env ``total_timesteps`` times with random actions, calling ``callback``."""
-        if callback is None or isinstance(callback, list):
-            cb: BaseCallback = CallbackList(callback or [])
-        elif isinstance(callback, BaseCallback):
-            cb = callback
-        else:
-            cb = ConvertCallback(callback)
-        cb.init_callback(self)  # type: ignore[arg-type]
+    def learn(self, total_timesteps: int, callback: MaybeCallback = None) -> RandomPolicy:
+        """Step the env ``total_timesteps`` times with random actions, calling ``callback`` (SB3
+        callback(s) or a function ``f(locals, globals) -> bool``; False stops)."""
+        cb = init_callback(callback, self)
         cb.on_training_start(locals(), globals())
         self.env.reset()
         end = self.num_timesteps + total_timesteps

@@ -1,5 +1,6 @@
 """Shared machinery of the tabular agents: environment handling, the training loop, acting,
-prediction, SB3-compatible callbacks and logging, and safe save / load.
+prediction, SB3-compatible callbacks and logging (the SB3 glue itself is
+:mod:`rlcore.common.sb3_glue`, shared with the benchmark's random policy), and safe save / load.
 
 A subclass only writes its update rule (:meth:`TabularAgent._update`), which calls
 :meth:`TabularAgent._argmax` to maximize over actions. ``_argmax`` is the one switch between
@@ -12,7 +13,6 @@ agents); the exact argmax is the opt-in ``predict(obs, exact=True)``.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -21,17 +21,9 @@ from typing import Any, ClassVar, Literal, Self
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.callbacks import (
-    BaseCallback,
-    CallbackList,
-    ConvertCallback,
-    ProgressBarCallback,
-)
-from stable_baselines3.common.env_util import is_wrapped
-from stable_baselines3.common.logger import HumanOutputFormat, Logger
-from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import LinearSchedule
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env import VecEnv
 
 from rlcore.common.checks import (
     check_finite_rewards,
@@ -40,12 +32,12 @@ from rlcore.common.checks import (
     check_table_fits,
     require_discrete,
 )
+from rlcore.common.sb3_glue import MaybeCallback, init_callback, make_logger, seed_env, wrap_env
 from rlcore.common.serialization import CheckpointError, load_checkpoint, save_checkpoint
 from rlcore.common.tables import lazy_zeros
 from rlcore.stochmax import StateActionMemory, argmax_over_candidates, candidate_set, stoch_argmax
 
 Maximizer = Literal["exact", "stochastic"]
-MaybeCallback = BaseCallback | list[BaseCallback] | Callable[..., bool] | None
 
 _EXACT_CHUNK = 1 << 20  # entries per piece of the exact greedy argmax (bounded extra memory)
 _MAX_SEED = 2**128 - 1
@@ -207,8 +199,7 @@ class TabularAgent:
         self._next_actions: np.ndarray | None = None
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=100)
         self._episode_num = 0
-        fmts = [HumanOutputFormat(sys.stdout)] if hp["verbose"] >= 1 else []
-        self.logger = Logger(folder=None, output_formats=fmts)
+        self.logger: Logger = make_logger(hp["verbose"])
 
     @staticmethod
     def _check_alpha(alpha: float) -> float:
@@ -232,19 +223,11 @@ class TabularAgent:
         """Per-state memory ``M(s)`` of recently exploited actions, ``(n_states, memory_size)``."""
 
     def _make_vec_env(self, env: gym.Env | VecEnv | str) -> VecEnv:
-        if isinstance(env, str):
-            env = gym.make(env)
-        if isinstance(env, VecEnv):
-            return env
-        if not isinstance(env, gym.Env):
-            raise TypeError(
-                f"{self.name} needs a gymnasium.Env, a VecEnv or an env id, got {env!r}"
-            )
-        require_discrete(env.observation_space, "observation", self.name)
-        require_discrete(env.action_space, "action", self.name)
-        if not is_wrapped(env, Monitor):
-            env = Monitor(env)
-        return DummyVecEnv([lambda: env])
+        def discrete_spaces(e: gym.Env) -> None:
+            require_discrete(e.observation_space, "observation", self.name)
+            require_discrete(e.action_space, "action", self.name)
+
+        return wrap_env(env, self.name, check=discrete_spaces)
 
     def set_env(self, env: gym.Env | VecEnv | str) -> None:
         """Use ``env`` for further training; its spaces must match the Q-table's."""
@@ -256,8 +239,7 @@ class TabularAgent:
         self._last_obs = None
         self._next_actions = None
         if self.seed is not None:
-            vec_env.seed(self.seed)
-            vec_env.action_space.seed(self.seed)
+            seed_env(vec_env, self.seed)
 
     def _check_spaces(
         self, obs_space: gym.spaces.Discrete, act_space: gym.spaces.Discrete, where: str
@@ -369,7 +351,7 @@ class TabularAgent:
         schedule = LinearSchedule(
             self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
         )
-        callback = self._init_callback(callback, progress_bar)
+        callback = init_callback(callback, self, progress_bar)
         callback.on_training_start(locals(), globals())
         t0 = time.perf_counter()
         while self.num_timesteps < end:
@@ -437,26 +419,6 @@ class TabularAgent:
     def dump_logs(self) -> None:
         """Write the current logger values (SB3 callbacks call this)."""
         self.logger.dump(step=self.num_timesteps)
-
-    def _init_callback(self, callback: MaybeCallback, progress_bar: bool) -> BaseCallback:
-        ok = (
-            all(isinstance(c, BaseCallback) for c in callback)
-            if isinstance(callback, list)
-            else callback is None or isinstance(callback, BaseCallback) or callable(callback)
-        )
-        if not ok:
-            raise TypeError(
-                "callback must be None, an SB3 BaseCallback, a list of them or a function "
-                f"f(locals, globals) -> bool, got {callback!r}"
-            )
-        if isinstance(callback, list):
-            callback = CallbackList(callback)
-        if not isinstance(callback, BaseCallback):
-            callback = ConvertCallback(callback)
-        if progress_bar:
-            callback = CallbackList([callback, ProgressBarCallback()])
-        callback.init_callback(self)  # type: ignore[arg-type]
-        return callback
 
     # ----------------------------------------------------------------- predict
     def _states(self, observation: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
