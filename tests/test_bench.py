@@ -435,3 +435,15 @@ def test_version_default_profile_and_closed_pipe(capsys: pytest.CaptureFixture[s
     proc.stdout.close()  # before the command prints (it imports for a moment first)
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 141 and err == ""
+
+
+def test_metrics_table_keeps_three_significant_digits_of_small_values() -> None:
+    from rlcore.bench.markdown import metrics_table
+
+    rows = [
+        {"algorithm": "StochDQN-stochastic", "metrics": {"regret": v, "ret": w}}
+        for v, w in ((0.00451, 1234.4), (0.00452, 1234.6))
+    ]
+    text = "\n".join(metrics_table(rows))  # type: ignore[arg-type]
+    assert "0.00452 [0.00451, 0.00452]" in text or "0.00451 [0.00451, 0.00452]" in text
+    assert "1234 [1234, 1235]" in text or "1235 [1234, 1235]" in text
