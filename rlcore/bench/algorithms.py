@@ -11,7 +11,9 @@ Families:
 * ``rlcore-tabular``: :mod:`rlcore.tabular` agents (exact and stochastic max);
 * ``rlcore-deep``: ``rlcore.StochDQN`` / ``rlcore.StochDDQN``: ``-stochastic`` (the default
   O(log n) maximizer, proposal ``"local"``), ``-paper`` (the paper's ``C = R ∪ M``,
-  ``proposal="paper"``) and ``-exact`` (``maximizer="exact"``, the same network);
+  ``proposal="paper"``) and ``-exact`` (``maximizer="exact"``, the same network); for the
+  validation of the default proposal, ``StochDQN-state`` (``proposal="state"``: no refinement)
+  and ``StochDQN-refine1`` / ``-refine2`` (``refine_rounds`` 1 / 2 instead of 4);
 * ``sb3``: Stable-Baselines3 DQN, PPO and A2C (``MlpPolicy``, 64-64 networks);
 * ``random``: a uniformly random policy (a lower bound, and the env's own cost per step);
 * ``rlcore-erd``: ``rlcore.ERD`` (see :mod:`rlcore.bench.rumour`).
@@ -263,6 +265,21 @@ for _cls in ("StochDQN", "StochDDQN"):
                 defaults=_dqn_defaults,
             )
         )
+# proposals compared on validation seeds only (how the default was chosen; see the reach suite)
+for _name, _fixed in (
+    ("state", {"proposal": "state"}),
+    ("refine1", {"proposal": "local", "refine_rounds": 1}),
+    ("refine2", {"proposal": "local", "refine_rounds": 2}),
+):
+    register(
+        Adapter(
+            f"StochDQN-{_name}",
+            "rlcore-deep",
+            "rlcore.stochdqn:StochDQN",
+            fixed={"maximizer": "stochastic"} | _fixed,
+            defaults=_dqn_defaults,
+        )
+    )
 register(Adapter("SB3-DQN", "sb3", "stable_baselines3:DQN", defaults=_dqn_defaults))
 register(Adapter("SB3-PPO", "sb3", "stable_baselines3:PPO", defaults=_ppo_defaults))
 register(Adapter("SB3-A2C", "sb3", "stable_baselines3:A2C", defaults=_a2c_defaults))

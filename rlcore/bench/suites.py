@@ -102,9 +102,23 @@ def _reach_task(label: str, n: int, dim: int, **kwargs: Any) -> EnvSpec:
     )
 
 
-def _reach_group(label: str, n: int, dim: int, budget: int, targets: int) -> Group:
+PROPOSAL_ALGOS = (
+    "StochDQN-stochastic",
+    "StochDQN-refine2",
+    "StochDQN-refine1",
+    "StochDQN-state",
+    "StochDQN-paper",
+    "Random",
+)
+"""The ``proposals`` suite: the default (``local``, 4 refinement rounds) against 2 and 1 rounds,
+the state-conditioned memory alone and the paper's ``R ∪ M``; run on validation seeds only."""
+
+
+def _reach_group(
+    label: str, n: int, dim: int, budget: int, targets: int, algos: tuple[str, ...] = REACH_ALGOS
+) -> Group:
     return Group(
-        REACH_ALGOS,
+        algos,
         (_reach_task(label, n, dim),),
         max_n={"StochDQN-exact": REACH_EXACT_TRAIN_MAX_N},
         budget=budget,
@@ -249,6 +263,34 @@ SUITES: dict[str, dict[str, Profile]] = {
             eval_points=1,
             eval_episodes=100,
             hparams={a: PAPER_DQN for a in REACH_ALGOS if a != "Random"},
+        ),
+    },
+    # how the default proposal was chosen: the reach tasks on validation seeds 100 and 101
+    # (never the reported seeds 0-2)
+    "proposals": {
+        "quick": Profile(
+            groups=(_reach_group("TargetReach-2D-64", 64, 2, 300, 64, PROPOSAL_ALGOS),),
+            seeds=(100,),
+            budget=300,
+            eval_points=1,
+            eval_episodes=64,
+            hparams={
+                a: PAPER_DQN
+                | {"learning_starts": 100, "buffer_size": 1_000, "target_update_interval": 100}
+                for a in PROPOSAL_ALGOS
+                if a != "Random"
+            },
+        ),
+        "full": Profile(
+            groups=(
+                _reach_group("TargetReach-2D-1024", 1024, 2, 5_000, 1_000, PROPOSAL_ALGOS),
+                _reach_group("TargetReach-1D-1e5", 10**5, 1, 10_000, 300, PROPOSAL_ALGOS),
+            ),
+            seeds=(100, 101),
+            budget=10_000,
+            eval_points=1,
+            eval_episodes=100,
+            hparams={a: PAPER_DQN for a in PROPOSAL_ALGOS if a != "Random"},
         ),
     },
 }
