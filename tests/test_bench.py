@@ -93,7 +93,7 @@ def test_stochastic_agents_are_also_evaluated_by_the_exact_argmax(tabular_quick:
     assert "return_exact_argmax" in md
 
 
-@pytest.mark.parametrize("suite", ["scaling", "control", "rumour"])
+@pytest.mark.parametrize("suite", ["scaling", "control", "rumour", "paper", "proposals"])
 def test_quick_suite_end_to_end(suite: str, tmp_path: Path) -> None:
     out = tmp_path / suite
     assert (
@@ -113,6 +113,16 @@ def test_quick_suite_end_to_end(suite: str, tmp_path: Path) -> None:
         erd = [r for r in rows if r["algorithm"] == "ERD"]
         assert erd and all("sea" in r["metrics"] for r in erd)
         assert (out / "report" / "rumour_RumourStream-v0_accuracy_deadline.png").exists()
+    if suite == "paper":  # the default, the paper's proposal and the exact max: same network
+        rows = read_rows(out / "results.jsonl")
+        algos = {r["algorithm"] for r in rows}
+        assert {"StochDQN-stochastic", "StochDQN-paper", "StochDQN-exact", "Random"} <= algos
+        stoch = [r for r in rows if r["algorithm"] in ("StochDQN-stochastic", "StochDQN-paper")]
+        assert all("return_exact_argmax" in r["metrics"] for r in stoch)
+    if suite == "proposals":
+        rows = read_rows(out / "results.jsonl")
+        assert {r["seed"] for r in rows} == {100}  # validation seeds, never the reported ones
+        assert all(r["metrics"]["regret"] >= 0 for r in rows)
 
 
 def test_resume_skips_finished_runs(tabular_quick: Path, tmp_path: Path) -> None:

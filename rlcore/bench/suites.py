@@ -211,7 +211,7 @@ SUITES: dict[str, dict[str, Profile]] = {
             ),
             seeds=(0,),
             budget=300,
-            eval_points=1,
+            eval_points=2,
             eval_episodes=1,
         ),
         # 4096 actions (4 bins per joint, the paper's), 10^6 (10 bins per joint: beyond any
@@ -272,7 +272,7 @@ SUITES: dict[str, dict[str, Profile]] = {
             groups=(_reach_group("TargetReach-2D-64", 64, 2, 300, 64, PROPOSAL_ALGOS),),
             seeds=(100,),
             budget=300,
-            eval_points=1,
+            eval_points=2,
             eval_episodes=64,
             hparams={
                 a: PAPER_DQN
