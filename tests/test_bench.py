@@ -457,3 +457,22 @@ def test_metrics_table_keeps_three_significant_digits_of_small_values() -> None:
     text = "\n".join(metrics_table(rows))  # type: ignore[arg-type]
     assert "0.00452 [0.00451, 0.00452]" in text or "0.00451 [0.00451, 0.00452]" in text
     assert "1234 [1234, 1235]" in text or "1235 [1234, 1235]" in text
+
+
+def test_report_sections_per_action_count_and_distinct_plots_per_folder(tmp_path: Path) -> None:
+    """Outside the scaling suite an env run at several n gets one section per n (the paper
+    suite's HalfCheetah at 4096 and 10^6 actions), and a suite reported from two folders (two
+    budgets) gets plot files of its own per folder."""
+    runs = plan("paper", "quick", algorithms=("Random",), envs=("DiscreteHalfCheetah-v0",))
+    rows = run_one(runs[0])
+    big = [r | {"n": 10**6, "run_id": r["run_id"].replace("n=64", "n=1000000")} for r in rows]
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        append_rows(tmp_path / name / "results.jsonl", rows + big)
+    md = write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "report").read_text()
+    assert md.count("### DiscreteHalfCheetah-v0 (n = 64 actions)") == 2
+    assert md.count("### DiscreteHalfCheetah-v0 (n = 1000000 actions)") == 2
+    assert "seconds per step against the number of actions" not in md
+    pngs = re.findall(r"\]\(([^)]+\.png)\)", md)
+    assert len(pngs) == 4 and len(set(pngs)) == 4  # 2 folders x 2 action counts
+    assert all((tmp_path / "report" / p).exists() for p in pngs)

@@ -22,6 +22,7 @@ from rlcore.bench.algorithms import REGISTRY, TABULAR, get_adapter
 from rlcore.bench.spec import EnvSpec, Group, Profile, RunSpec
 
 __all__ = [
+    "SCALING_VIEW",
     "SUITES",
     "EnvSpec",
     "Group",
@@ -50,6 +51,10 @@ def _reach(n: int, dim: int = 1) -> EnvSpec:
 def _cheetah(bins: int, max_episode_steps: int | None = None) -> EnvSpec:
     return EnvSpec("rlcore/DiscreteHalfCheetah-v0", {"bins": bins}, max_episode_steps)
 
+
+SCALING_VIEW = frozenset({"scaling"})
+"""Suites whose environments run at several action counts are reported as cost against ``n``
+(one table and a log-log plot per env); other suites get one section per (env, n)."""
 
 SB3 = ("SB3-DQN", "SB3-PPO", "SB3-A2C")
 PAPER_ALGOS = (
