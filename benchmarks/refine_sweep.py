@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import rlcore.envs  # noqa: F401  (registers the rlcore/... env ids)
 import torch as th
 
+from rlcore.bench.suites import PAPER_DQN  # the reach / paper suites' DQN setting
 from rlcore.stochdqn import StochDQN
 from rlcore.stochmax import GridNeighbourhood
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deep_learning import COMMON  # noqa: E402  (the benchmark's shared hyper-parameters)
 
 
 def main() -> None:
@@ -40,7 +37,7 @@ def main() -> None:
     if os.path.exists(path):
         model = StochDQN.load(path, env=env)
     else:
-        model = StochDQN("MlpPolicy", env, seed=100, **COMMON)
+        model = StochDQN("MlpPolicy", env, seed=100, **PAPER_DQN)
         model.learn(steps)
         model.save(path)
     base = env.unwrapped

@@ -198,7 +198,8 @@ def test_bad_inputs_are_clear_errors() -> None:
 
 
 def test_full_profile_is_deep_learning_reach_protocol() -> None:
-    """The published profile's sizes (benchmarks/deep_learning.py's TASKS, EVAL_STATES, COMMON),
+    """The published profile's sizes (the former benchmarks/deep_learning.py's tasks, targets
+    and shared DQN setting),
     without running it; ``--budget`` overrides every group's budget."""
     runs = plan("reach", "full")
     tasks = {(r.env.label, r.n, r.env.kwargs["dim"], r.budget, r.eval_episodes) for r in runs}
@@ -216,7 +217,7 @@ def test_full_profile_is_deep_learning_reach_protocol() -> None:
         "Random",
     }
     assert {n for a, n in algos if a == "StochDQN-exact"} == {1024}
-    common = {  # benchmarks/deep_learning.py's COMMON
+    common = {  # the former benchmarks/deep_learning.py's COMMON
         "learning_rate": 1e-3,
         "buffer_size": 100_000,
         "learning_starts": 1000,
