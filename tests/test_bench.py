@@ -476,3 +476,16 @@ def test_report_sections_per_action_count_and_distinct_plots_per_folder(tmp_path
     pngs = re.findall(r"\]\(([^)]+\.png)\)", md)
     assert len(pngs) == 4 and len(set(pngs)) == 4  # 2 folders x 2 action counts
     assert all((tmp_path / "report" / p).exists() for p in pngs)
+
+
+def test_table_numbers_are_readable() -> None:
+    from rlcore.bench.markdown import fmt
+
+    assert [fmt(x) for x in (2310.4, -2215.2, 999.7, 12.345, 0.5)] == [
+        "2310",
+        "-2215",
+        "1000",
+        "12.3",
+        "0.500",
+    ]
+    assert fmt(0.001) == "1.00e-03" and fmt(float("nan")) == "—"

@@ -63,6 +63,8 @@ def fmt(x: float, digits: int = 3) -> str:
         return "—"
     if x != 0 and (abs(x) < 1e-2 or abs(x) >= 1e5):
         return f"{x:.{digits - 1}e}"
+    if abs(x) >= 10**digits - 0.5:  # "2310", not "2.31e+03"
+        return f"{x:.0f}"
     return f"{x:.{digits}g}" if abs(x) >= 1 else f"{x:.{digits}f}"
 
 
