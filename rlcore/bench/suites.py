@@ -107,6 +107,17 @@ def _reach_task(label: str, n: int, dim: int, **kwargs: Any) -> EnvSpec:
     )
 
 
+def _dqn_hparams(algorithms: tuple[str, ...], quick: bool = False) -> dict[str, dict[str, Any]]:
+    """``PAPER_DQN`` for every algorithm but Random; ``quick``: training from step 100 with a
+    small buffer and target copies every 100 steps (smoke runs of a few hundred steps)."""
+    quick_part = (
+        {"learning_starts": 100, "buffer_size": 1_000, "target_update_interval": 100}
+        if quick
+        else {}
+    )
+    return {a: PAPER_DQN | quick_part for a in algorithms if a != "Random"}
+
+
 PROPOSAL_ALGOS = (
     "StochDQN-stochastic",
     "StochDQN-refine2",
@@ -234,7 +245,7 @@ SUITES: dict[str, dict[str, Profile]] = {
             budget=100_000,
             eval_points=10,
             eval_episodes=5,
-            hparams={a: PAPER_DQN for a in PAPER_ALGOS if a != "Random"},
+            hparams=_dqn_hparams(PAPER_ALGOS),
         ),
     },
     "reach": {
@@ -249,12 +260,7 @@ SUITES: dict[str, dict[str, Profile]] = {
             budget=300,
             eval_points=2,
             eval_episodes=64,
-            hparams={
-                a: PAPER_DQN
-                | {"learning_starts": 100, "buffer_size": 1_000, "target_update_interval": 100}
-                for a in REACH_ALGOS
-                if a != "Random"
-            },
+            hparams=_dqn_hparams(REACH_ALGOS, quick=True),
         ),
         # benchmarks/deep_learning.py's tasks reach2d_1024, reach2d_1e6 and reach1d_1e5
         "full": Profile(
@@ -267,7 +273,7 @@ SUITES: dict[str, dict[str, Profile]] = {
             budget=10_000,
             eval_points=1,
             eval_episodes=100,
-            hparams={a: PAPER_DQN for a in REACH_ALGOS if a != "Random"},
+            hparams=_dqn_hparams(REACH_ALGOS),
         ),
     },
     # how the default proposal was chosen: the reach tasks on validation seeds 100 and 101
@@ -279,12 +285,7 @@ SUITES: dict[str, dict[str, Profile]] = {
             budget=300,
             eval_points=2,
             eval_episodes=64,
-            hparams={
-                a: PAPER_DQN
-                | {"learning_starts": 100, "buffer_size": 1_000, "target_update_interval": 100}
-                for a in PROPOSAL_ALGOS
-                if a != "Random"
-            },
+            hparams=_dqn_hparams(PROPOSAL_ALGOS, quick=True),
         ),
         "full": Profile(
             groups=(
@@ -295,7 +296,7 @@ SUITES: dict[str, dict[str, Profile]] = {
             budget=10_000,
             eval_points=1,
             eval_episodes=100,
-            hparams={a: PAPER_DQN for a in PROPOSAL_ALGOS if a != "Random"},
+            hparams=_dqn_hparams(PROPOSAL_ALGOS),
         ),
     },
 }
