@@ -152,7 +152,7 @@ def _evaluates_exact_argmax_too(model: Any, env: VecEnv) -> bool:
 
 REACH_TARGET_SEED_OFFSET = 20_000
 """The reach evaluator's targets come from ``numpy.random.default_rng(REACH_TARGET_SEED_OFFSET
-+ seed)`` (as ``benchmarks/deep_learning.py``'s ``reach_regrets``, so its numbers carry over)."""
++ seed)`` (as the former ``benchmarks/deep_learning.py`` drew them, so its numbers carry over)."""
 
 REACH_EXACT_MAX_N = 10**6
 """Largest action count at which the reach evaluator also scores a stochastic-max agent's exact
@@ -210,7 +210,7 @@ class ReachRegretEvaluator(Evaluator):
         self.wrapped = make_env()
         self.base = self.wrapped.unwrapped
         missing = [
-            a for a in ("dim", "bins", "n_actions", "obs_noise", "action_coordinates")
+            a for a in ("dim", "n_actions", "obs_noise", "action_coordinates", "optimal_action")
             if not hasattr(self.base, a)
         ]  # fmt: skip
         if missing:
@@ -226,9 +226,8 @@ class ReachRegretEvaluator(Evaluator):
         self.targets = rng.uniform(-1.0, 1.0, (self.episodes, base.dim))
         noisy = self.targets + rng.normal(0.0, base.obs_noise, self.targets.shape)
         self.obs = np.clip(noisy, -2.0, 2.0).astype(np.float32)
-        idx = np.clip(np.floor((self.targets + 1.0) * base.bins / 2.0), 0, base.bins - 1)
-        strides = base.bins ** np.arange(base.dim - 1, -1, -1, dtype=np.int64)
-        self.optimal_actions = idx.astype(np.int64) @ strides
+        # the env's own nearest grid point (once per target, at construction)
+        self.optimal_actions = np.array([base.optimal_action(t) for t in self.targets])
         self._best = self._distances(self.optimal_actions)
         self.random_actions = rng.integers(0, base.n_actions, self.episodes)
 
@@ -257,11 +256,11 @@ class ReachRegretEvaluator(Evaluator):
             "regret_random": float(self.regrets(self.random_actions).mean()),
         }
         if _has_exact_opt_in(model) and self.base.n_actions <= REACH_EXACT_MAX_N:
-            model.exact_predict = True  # the same network's exact O(n) argmax
+            before, model.exact_predict = model.exact_predict, True  # the same network, O(n)
             try:
                 exact = float(self._policy_regrets(model).mean())
             finally:
-                model.exact_predict = False
+                model.exact_predict = before
             metrics["regret_exact_argmax"] = exact
             if exact > 0:
                 metrics["regret_over_exact"] = regret / exact
