@@ -277,6 +277,8 @@ class GridNeighbourhood:
         shape ``(B, size)``, of the same kind (and device) as ``actions``."""
         if isinstance(actions, np.ndarray):
             a = actions.astype(np.int64, copy=False)[:, None]
+            if len(self.bins) == 1:  # 1-D: the action is its own coordinate
+                return np.minimum(np.maximum(a + self.delta, 0), self.n - 1)
             stride, bins = self.strides[self.coord], self.bins[self.coord]
             idx = (a // stride) % bins
             moved = np.clip(idx + self.delta, 0, bins - 1)

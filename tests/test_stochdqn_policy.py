@@ -117,18 +117,18 @@ def test_greedy_policy_is_the_stochastic_maximizer_not_the_exact_one():
 def test_paper_proposal_scores_exactly_r_union_m():
     model = _trained(StochDQN, 1000, proposal="paper", num_recent_actions=3)
     scored = []
-    scorer = model.q_net.scorer
+    scorer = model.q_net.numpy_scorer  # acting on CPU scores in numpy
 
     def recording(features):
         score = scorer(features)
 
         def record(candidates):
-            scored.append(candidates.clone())
+            scored.append(candidates.copy())
             return score(candidates)
 
         return record
 
-    model.q_net.scorer = recording
+    model.q_net.numpy_scorer = recording
     obs = np.random.default_rng(3).uniform(-1, 1, (5, 1)).astype(np.float32)
     rng_copy = np.random.default_rng()
     rng_copy.bit_generator.state = model._predict_rng.bit_generator.state
@@ -137,7 +137,7 @@ def test_paper_proposal_scores_exactly_r_union_m():
     model.predict(obs, deterministic=True)
     expected = candidate_set(rng_copy, 1000, 5, model._k_random, memory)
     assert len(scored) == 1  # one scoring pass: no refinement
-    np.testing.assert_array_equal(scored[0].numpy(), expected)
+    np.testing.assert_array_equal(scored[0], expected)
     assert expected.shape == (5, 10 + 3)
     np.testing.assert_array_equal(expected[:, 10:], np.broadcast_to(memory, (5, 3)))
     # the TD target of the paper: R ∪ (recent actions + first actions of the replay batch)
@@ -246,3 +246,53 @@ def test_scorer_equals_score_features(policy):
         th.testing.assert_close(
             model.q_net.scorer(features)(cand), model.q_net.score_features(features, cand)
         )
+
+
+@pytest.mark.parametrize(
+    "env_kwargs, policy_kwargs",
+    [
+        ({"n_actions": 1000, "dim": 1}, {}),  # 1-D grid coordinates
+        ({"n_actions": 900, "dim": 2}, {}),  # 2-D grid coordinates
+        ({"n_actions": 1000, "dim": 1}, {"action_bins": None}),  # learned embedding
+    ],
+)
+def test_numpy_scorer_equals_score_features(env_kwargs, policy_kwargs):
+    """The numpy form used for acting on CPU is the same function as the torch scorer, and it
+    follows the network as it trains (zero-copy views) and when its storage is replaced."""
+    env = gym.make("rlcore/TargetReach-v0", **env_kwargs)
+    model = StochDQN("MlpPolicy", env, seed=0, policy_kwargs=policy_kwargs, **FAST)
+    if "action_bins" in policy_kwargs:
+        assert isinstance(model.q_net.action_features, th.nn.Embedding)
+    n = env_kwargs["n_actions"]
+    features = th.randn(6, env_kwargs["dim"])
+    cand = np.random.default_rng(0).integers(0, n, (6, 9))
+
+    def check():
+        with th.no_grad():
+            expected = model.q_net.score_features(features, th.as_tensor(cand)).numpy()
+        got = model.q_net.numpy_scorer(features)(cand)
+        assert got.dtype == np.float32 and got.shape == (6, 9)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+    check()
+    model.learn(300)  # optimizer steps update the parameters in place
+    check()
+    other = StochDQN("MlpPolicy", env, seed=1, policy_kwargs=policy_kwargs, **FAST)
+    model.q_net.load_state_dict(other.q_net.state_dict())
+    check()
+    for p in model.q_net.parameters():  # new storage: the numpy form is rebuilt
+        p.data = p.data.clone() + 0.5
+    check()
+
+
+def test_numpy_scorer_absent_falls_back_to_torch():
+    """No numpy form (another activation, the per-action head): acting scores in torch."""
+    tanh = StochDQN(
+        "MlpPolicy", reach(1000), seed=0, policy_kwargs={"activation_fn": th.nn.Tanh}, **FAST
+    )
+    head = StochDQN("ActionHeadPolicy", reach(1000), seed=0, **FAST)
+    obs = np.zeros((3, 1), dtype=np.float32)
+    for model in (tanh, head):
+        assert model.q_net.numpy_scorer(th.zeros(3, 1)) is None
+        actions, _ = model.predict(obs, deterministic=True)
+        assert actions.shape == (3,) and ((0 <= actions) & (actions < 1000)).all()

@@ -43,6 +43,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
@@ -174,6 +175,14 @@ class CandidateQNetwork(BasePolicy):
         repeated scoring of the same states (the maximizer's refinement rounds): the state part
         is computed once. Same values as :meth:`score_features`; meant for ``no_grad`` use."""
         return lambda candidates: self.score_features(features, candidates)
+
+    def numpy_scorer(self, features: th.Tensor) -> Callable[[np.ndarray], np.ndarray] | None:
+        """:meth:`scorer` as numpy functions of numpy candidates ``(B, C)`` -> float32 scores
+        ``(B, C)``, or ``None`` where this network has no numpy form (the default; a network
+        off the CPU). Same function as :meth:`scorer` up to float rounding; used on CPU for
+        acting, whose rounds of refinement score a few dozen rows each, where numpy's call
+        overhead is a fraction of torch's."""
+        return None
 
     def exact_max(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
         """Exact ``(argmax, max)`` over all ``n`` actions, each ``(B,)``; ties -> lowest action.
@@ -324,6 +333,81 @@ class StateActionQNetwork(CandidateQNetwork):
             return x.squeeze(-1)
 
         return score
+
+    def numpy_scorer(self, features: th.Tensor) -> Callable[[np.ndarray], np.ndarray] | None:
+        """:meth:`scorer` in numpy on CPU when the body is ``nn.Linear`` / ``nn.ReLU`` layers
+        (the ``MlpPolicy`` default); ``None`` otherwise. The weights are zero-copy views of the
+        parameters (rebuilt when a parameter's storage changes), so the scorer always sees the
+        current network."""
+        weight = self.state_in.weight
+        if weight.device.type != "cpu" or weight.dtype != th.float32:
+            return None
+        key = tuple(p.data_ptr() for p in self.parameters())
+        cached = getattr(self, "_numpy_form", None)
+        if cached is None or cached[0] != key:
+            cached = (key, self._numpy_form_of())
+            self._numpy_form = cached
+        form = cached[1]
+        if form is None:
+            return None
+        w_state, b_state, action_x, w_action, layers = form
+        h_state = (features.detach().numpy() @ w_state + b_state)[:, None, :]  # (B, 1, H)
+
+        def score(candidates: np.ndarray) -> np.ndarray:
+            batch, width = candidates.shape
+            x = (h_state + action_x(candidates) @ w_action).reshape(batch * width, -1)
+            for layer in layers:
+                if layer is None:
+                    np.maximum(x, 0.0, out=x)
+                else:
+                    x = x @ layer[0]
+                    if layer[1] is not None:
+                        x += layer[1]
+            return x.reshape(batch, width)
+
+        return score
+
+    def _numpy_form_of(self) -> tuple[Any, ...] | None:
+        """Numpy views of the weights and the action-feature map, or None (other layers)."""
+        layers: list[tuple[np.ndarray, np.ndarray | None] | None] = []  # None = ReLU
+        for m in self.body:
+            if type(m) is nn.Linear:
+                bias = None if m.bias is None else m.bias.detach().numpy()
+                layers.append((m.weight.detach().numpy().T, bias))
+            elif type(m) is nn.ReLU:
+                layers.append(None)
+            else:
+                return None
+        feats = self.action_features
+        if isinstance(feats, GridActionFeatures):
+            bins = feats.bins.numpy()
+            bins_f = bins.astype(np.float32)
+            strides = feats.strides.numpy()
+            n_1d = np.float32(feats.n_1d)
+            scale, shift = np.float32(2.0) / n_1d, np.float32(1.0) / n_1d - np.float32(1.0)
+            if feats.features_dim == 1:
+
+                def action_x(cand: np.ndarray) -> np.ndarray:  # GridActionFeatures' fast path
+                    return (cand.astype(np.float32) * scale + shift)[..., None]
+
+            else:
+
+                def action_x(cand: np.ndarray) -> np.ndarray:
+                    idx = ((cand[..., None] // strides) % bins).astype(np.float32)
+                    return (np.float32(2.0) * idx + np.float32(1.0)) / bins_f - np.float32(1.0)
+
+        elif isinstance(feats, nn.Embedding):
+            table = feats.weight.detach().numpy()
+
+            def action_x(cand: np.ndarray) -> np.ndarray:
+                return table[cand]
+
+        else:
+            return None
+        bias = self.state_in.bias
+        b_state = np.zeros(1, np.float32) if bias is None else bias.detach().numpy()
+        w_state = self.state_in.weight.detach().numpy().T
+        return w_state, b_state, action_x, self.action_in.weight.detach().numpy().T, layers
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

@@ -33,7 +33,12 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import (
+    GymEnv,
+    MaybeCallback,
+    ReplayBufferSamples,
+    Schedule,
+)
 from stable_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update
 from torch.nn import functional as F
 
@@ -401,18 +406,27 @@ class StochDQN(OffPolicyAlgorithm):
         empty; ``R`` drawn with ``rng``, default the training generator), followed, when
         ``refine`` (acting and evaluation) with ``proposal="local"`` and a network with action
         coordinates, by ``refine_rounds`` rounds of local refinement on the action grid:
-        ``O(B * (|C| + refine_rounds * 2 log2 n))`` rows. The TD target is not refined (it would
+        ``O(B * (|C| + refine_rounds * 2 log2 n))`` rows. Acting and evaluation score in numpy
+        where the network has a numpy form on CPU (:meth:`CandidateQNetwork.numpy_scorer`; same
+        function, a fraction of torch's per-call overhead for these few rows). The TD target is not refined (it would
         multiply the cost of the batch's scoring); its state-conditioned memory slot holds the
         refined action that was taken in ``s'``.
         """
         if self.maximizer == "exact":
             return net.exact_max(obs)
         features = net.extract_features(obs, net.features_extractor)
-        score = net.scorer(features)
-        cand = th.as_tensor(self._candidates(features.shape[0], memory, rng), device=self.device)
+        cand = self._candidates(features.shape[0], memory, rng)
+        rounds = self.refine_rounds if self.proposal == "local" and self._grid is not None else 0
+        # acting: numpy on CPU (a few dozen rows per round: call overhead dominates)
+        score = net.numpy_scorer(features) if refine else None
+        if score is None:
+            score = net.scorer(features)
+            cand = th.as_tensor(cand, device=self.device)
         actions, values = argmax_over_candidates(score(cand), cand)
-        if refine and self.proposal == "local" and self._grid is not None and self.refine_rounds:
-            actions, values = refine_on_grid(score, actions, values, self._grid, self.refine_rounds)
+        if refine and rounds:
+            actions, values = refine_on_grid(score, actions, values, self._grid, rounds)
+        if isinstance(actions, np.ndarray):
+            return th.from_numpy(actions), th.from_numpy(np.asarray(values))
         return actions, values
 
     def _greedy(self, obs: th.Tensor, evaluation: bool = False) -> np.ndarray:
@@ -435,9 +449,11 @@ class StochDQN(OffPolicyAlgorithm):
         taken in ``s'`` is the action of the next slot of the same env, known when the episode
         did not end there and that slot is already written (``-1`` otherwise); ``None`` for the
         paper proposal and for other buffer classes (n-step, custom), which use plain sampling.
+        Without VecNormalize the batch holds the arrays of SB3's ``_get_samples`` (same
+        values, same random draws) made into tensors without a second copy.
         """
         buf = self.replay_buffer
-        if type(buf) is not ReplayBuffer or self.proposal == "paper":
+        if type(buf) is not ReplayBuffer:
             return buf.sample(batch_size, env=self._vec_normalize_env), None  # type: ignore[union-attr]
         if not buf.optimize_memory_usage:
             inds = np.random.randint(0, buf.buffer_size if buf.full else buf.pos, size=batch_size)
@@ -447,14 +463,25 @@ class StochDQN(OffPolicyAlgorithm):
             ) % buf.buffer_size
         else:
             inds = np.random.randint(0, buf.pos, size=batch_size)
-        if buf.n_envs > 1:  # the env indices that _get_samples is about to draw
-            saved = np.random.get_state()
-            envs = np.random.randint(0, high=buf.n_envs, size=(batch_size,))
-            np.random.set_state(saved)
-        else:
-            envs = np.zeros(batch_size, dtype=np.int64)
-        data = buf._get_samples(inds, env=self._vec_normalize_env)
+        # the env indices, drawn as SB3's _get_samples draws them
+        saved = np.random.get_state() if self._vec_normalize_env is not None else None
+        envs = np.random.randint(0, high=buf.n_envs, size=(batch_size,))
         succ = (inds + 1) % buf.buffer_size
+        if saved is None:  # _get_samples' arrays, without its second copy
+            next_obs = buf.observations[succ, envs] if buf.optimize_memory_usage else None
+            arrays = (
+                buf.observations[inds, envs],
+                buf.actions[inds, envs],
+                buf.next_observations[inds, envs] if next_obs is None else next_obs,
+                (buf.dones[inds, envs] * (1 - buf.timeouts[inds, envs])).reshape(-1, 1),
+                buf.rewards[inds, envs].reshape(-1, 1),
+            )
+            data = ReplayBufferSamples(*(th.from_numpy(x).to(self.device) for x in arrays))
+        else:
+            np.random.set_state(saved)  # _get_samples draws the same env indices again
+            data = buf._get_samples(inds, env=self._vec_normalize_env)
+        if self.proposal == "paper":
+            return data, None
         known = (buf.dones[inds, envs] == 0) & (succ != buf.pos)
         next_actions = np.where(known, buf.actions[succ, envs, 0], -1).astype(np.int64)
         return data, next_actions
