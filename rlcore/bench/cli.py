@@ -21,6 +21,7 @@ from rlcore.bench.algorithms import REGISTRY
 from rlcore.bench.runner import BACKENDS, RAY_CONNECT_TIMEOUT, run_suite
 from rlcore.bench.store import ResultsError
 from rlcore.bench.suites import SUITES, plan
+from rlcore.bench.timing import TIMING_SUITES, run_timing
 from rlcore.cli import exit_quietly_on_broken_pipe
 
 
@@ -35,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list suites, profiles and algorithms")
 
     run = sub.add_parser("run", help="run a suite (resumes a partly finished results folder)")
-    run.add_argument("suite", choices=sorted(SUITES), help="suite to run")
+    run.add_argument(
+        "suite",
+        choices=sorted([*SUITES, *TIMING_SUITES]),
+        help="suite to run (timing suites: " + ", ".join(sorted(TIMING_SUITES)) + ")",
+    )
     prof = run.add_mutually_exclusive_group()
     prof.add_argument(
         "--profile", choices=("quick", "full"), default="quick", help="size (default quick)"
@@ -116,13 +121,56 @@ def _cmd_list() -> int:
         algos = sorted({a for g in profiles["full"].groups for a in g.algorithms})
         envs = sorted({e.label for g in profiles["full"].groups for e in g.envs})
         print(f"  {name}: algorithms {', '.join(algos)}; envs {', '.join(envs)}")
+    for name, profiles in TIMING_SUITES.items():
+        groups = profiles["full"].groups
+        algos = sorted({a for g in groups for a in g.algorithms})
+        envs = sorted({g.env_id.split("/")[-1] for g in groups})
+        print(f"  {name} (timing): algorithms {', '.join(algos)}; envs {', '.join(envs)}")
     print("algorithms:")
     for name, ad in REGISTRY.items():
         print(f"  {name} ({ad.family}: {ad.target}{' ' + str(ad.fixed) if ad.fixed else ''})")
     return 0
 
 
+# options of learning suites that a timing suite (one process, fixed configurations) refuses
+_LEARNING_ONLY = (
+    ("jobs", 1), ("backend", "local"), ("ray_address", None), ("ship", None), ("seeds", None),
+    ("budget", None), ("eval_points", None), ("eval_episodes", None), ("envs", None),
+    ("extend", False), ("isolate", False), ("format", "jsonl"),
+)  # fmt: skip
+
+
+def _cmd_timing(args: argparse.Namespace) -> int:
+    given = [
+        "--" + name.replace("_", "-")
+        for name, default in _LEARNING_ONLY
+        if getattr(args, name) != default
+    ]
+    if given:
+        raise ValueError(
+            f"{args.suite!r} is a timing suite (every configuration measured interleaved in one "
+            f"process): {', '.join(given)} do not apply; it takes --quick/--full, --out, "
+            "--algorithms and --report"
+        )
+    out = args.out or Path("bench_results") / f"{args.suite}-{args.profile}"
+    results = run_timing(
+        args.suite,
+        args.profile,
+        out,
+        algorithms=args.algorithms,
+        log=(lambda msg: None) if args.no_progress else print,
+    )
+    print(f"{args.suite} ({args.profile}): timing results in {results}")
+    if args.report:
+        from rlcore.bench.report import write_report
+
+        print(f"report: {write_report([out], out / 'report')}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.suite in TIMING_SUITES:
+        return _cmd_timing(args)
     runs = plan(
         args.suite,
         args.profile,
@@ -178,7 +226,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    if argv and argv[0] in SUITES:
+    if argv and (argv[0] in SUITES or argv[0] in TIMING_SUITES):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     try:
