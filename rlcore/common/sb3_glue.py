@@ -1,7 +1,7 @@
 """What a model that is not an SB3 ``BaseAlgorithm`` needs to look like one to SB3's tools.
 
-The tabular agents (:class:`rlcore.tabular.base.TabularAgent`) and the benchmark's random policy
-(:class:`rlcore.bench.algorithms.RandomPolicy`) train on an SB3 ``VecEnv``, report to an SB3
+The tabular agents (:class:`rlcore.tabular.base.TabularAgent`), the benchmark's random policy
+(:class:`rlcore.bench.algorithms.RandomPolicy`) and ERD (its callbacks) train on an SB3 ``VecEnv``, report to an SB3
 ``Logger`` and call SB3 callbacks (``EvalCallback``, ``CheckpointCallback``, functions, lists,
 the progress bar) exactly as SB3's own algorithms do. This module holds that glue once:
 
@@ -107,15 +107,24 @@ def make_logger(verbose: int) -> Logger:
 
 
 def init_callback(
-    callback: MaybeCallback, model: CallbackModel, progress_bar: bool = False
+    callback: MaybeCallback,
+    model: CallbackModel,
+    progress_bar: bool = False,
+    function_callback: Callable[[Callable[..., Any]], BaseCallback] = ConvertCallback,
+    progress_callback: Callable[[], BaseCallback] = ProgressBarCallback,
 ) -> BaseCallback:
     """One ``BaseCallback`` for ``callback``, initialized with ``model`` (SB3's conversion).
 
     Args:
-        callback: ``None``, a ``BaseCallback``, a list of them (-> ``CallbackList``) or a
-            function ``f(locals, globals) -> bool`` (-> ``ConvertCallback``).
+        callback: ``None``, a ``BaseCallback``, a list (or tuple) of them (->
+            ``CallbackList``) or a function (-> ``function_callback(f)``).
         model: the model the callbacks see as ``self.model``.
-        progress_bar: add SB3's ``ProgressBarCallback`` (tqdm / rich).
+        progress_bar: add ``progress_callback()`` to the callbacks.
+        function_callback: wraps a function callback; SB3's ``ConvertCallback`` (calls
+            ``f(locals, globals) -> bool`` at every step) by default. ERD passes its own
+            (``f(round_log)`` after each round).
+        progress_callback: the progress bar; SB3's ``ProgressBarCallback`` (tqdm / rich) by
+            default.
 
     Returns:
         the callback to call ``on_training_start(locals, globals)``, ``update_locals``,
@@ -126,7 +135,7 @@ def init_callback(
     """
     ok = (
         all(isinstance(c, BaseCallback) for c in callback)
-        if isinstance(callback, list)
+        if isinstance(callback, list | tuple)
         else callback is None or isinstance(callback, BaseCallback) or callable(callback)
     )
     if not ok:
@@ -135,11 +144,11 @@ def init_callback(
             f"f(locals, globals) -> bool, got {callback!r}"
         )
     cb: Any = callback
-    if isinstance(cb, list):
-        cb = CallbackList(cb)
-    if not isinstance(cb, BaseCallback):
-        cb = ConvertCallback(cb)
+    if isinstance(cb, list | tuple):
+        cb = CallbackList(list(cb))
+    if not isinstance(cb, BaseCallback):  # None: SB3's do-nothing ConvertCallback(None)
+        cb = ConvertCallback(None) if cb is None else function_callback(cb)
     if progress_bar:
-        cb = CallbackList([cb, ProgressBarCallback()])
+        cb = CallbackList([cb, progress_callback()])
     cb.init_callback(model)  # type: ignore[arg-type]  # SB3 types it BaseAlgorithm
     return cb

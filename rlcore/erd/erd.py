@@ -53,10 +53,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import configure_logger, get_device, set_random_seed
 
+from rlcore.common.sb3_glue import init_callback
 from rlcore.common.serialization import CheckpointError, load_checkpoint, save_checkpoint
 from rlcore.erd.callbacks import ERDProgressBarCallback, RoundFunctionCallback
 from rlcore.erd.checkpoint_module import (
@@ -256,21 +257,15 @@ class ERD:
         return None
 
     def _init_callback(self, callback: CallbackType, progress_bar: bool) -> BaseCallback:
-        if callback is None:
-            callbacks: list[BaseCallback] = []
-        elif isinstance(callback, BaseCallback):
-            callbacks = [callback]
-        elif isinstance(callback, Sequence):
-            callbacks = list(callback)
-        elif callable(callback):
-            callbacks = [RoundFunctionCallback(callback)]
-        else:
-            raise TypeError(f"callback {callback!r}: expected a BaseCallback, a list or a function")
-        if progress_bar:
-            callbacks.append(ERDProgressBarCallback())
-        cb = CallbackList(callbacks)
-        cb.init_callback(self)  # type: ignore[arg-type]
-        return cb
+        """The shared conversion (:func:`rlcore.common.sb3_glue.init_callback`) with ERD's
+        function callback (``f(round_log)`` after each round) and progress bar."""
+        return init_callback(
+            callback,  # type: ignore[arg-type]
+            self,  # type: ignore[arg-type]
+            progress_bar,
+            function_callback=RoundFunctionCallback,
+            progress_callback=ERDProgressBarCallback,
+        )
 
     def _advance(self, units: int) -> None:
         done, total = self.progress
