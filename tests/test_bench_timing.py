@@ -29,7 +29,10 @@ def test_quick_speed_suite_rows_and_report(timed: Path) -> None:
     assert manifest["kind"] == "timing" and manifest["suite"] == "speed"
     prof, configs = timing_plan("speed", "quick", ALGOS)
     assert [tuple(c) for c in manifest["configs"]] == [c.key for c in configs]
-    assert all(set(r) == set(TIMING_FIELDS) and r["seconds"] > 0 for r in rows)
+    assert all(set(r) == set(TIMING_FIELDS) and r["value"] >= 0 for r in rows)
+    assert all(r["value"] > 0 for r in rows if r["measure"] != "memory")
+    memory = {(r["algorithm"], r["n"]) for r in rows if r["measure"] == "memory"}
+    assert memory == {(c.algorithm, c.n) for c in configs}  # Linux: VmRSS is there
     for c in configs:  # every configuration: train and eval in every round
         for measure in ("train", "eval"):
             got = [r["round"] for r in rows if (r["group"], r["algorithm"], r["n"]) == c.key
@@ -40,7 +43,8 @@ def test_quick_speed_suite_rows_and_report(timed: Path) -> None:
 
     report = write_report([timed], timed / "report").read_text()
     assert "## Suite `speed` — profile `quick` (timing)" in report
-    assert "### deep: rlcore/TargetReach-v0 (dim=1), milliseconds against n" in report
+    assert "### deep: rlcore/TargetReach-v0 (dim=1) against n" in report
+    assert "KiB/step" in report and "exact ms/call" in report
     assert "train StochDQN-stochastic(n=256) / train SB3-DQN(n=16)" in report
     ratio = next(line for line in report.splitlines() if "train StochQLearning(n=256) /" in line)
     assert "≤ 2" in ratio and ("met" in ratio)  # a verdict against the target
@@ -65,10 +69,10 @@ def test_damaged_timing_results_name_the_line(timed: Path, tmp_path: Path) -> No
     (bad / "manifest.json").write_text((timed / "manifest.json").read_text())
     lines = (timed / "results.jsonl").read_text().splitlines()
     row = json.loads(lines[2])
-    row["seconds"] = -1.0
+    row["value"] = -1.0
     lines[2] = json.dumps(row)
     (bad / "results.jsonl").write_text("\n".join(lines) + "\n")
-    with pytest.raises(ResultsError, match=r"results.jsonl, line 3: field 'seconds'"):
+    with pytest.raises(ResultsError, match=r"results.jsonl, line 3: field 'value'"):
         write_report([bad], tmp_path / "report")
     # a configuration of the manifest without rows: an error, not a partial table
     good = (timed / "results.jsonl").read_text().splitlines()

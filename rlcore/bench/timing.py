@@ -14,7 +14,10 @@ Measures, per configuration:
   greedy policy of ``evaluate_policy`` / ``EvalCallback``; for the stochastic agents their
   ``O(log n)`` policy) over a fixed set of observations drawn from the observation space;
 * ``eval_exact``: for agents with an exact opt-in (``predict(..., exact=True)``), the ``O(n)``
-  exact argmax, measured once on a few observations (a reference, not interleaved).
+  exact argmax, measured once on a few observations (a reference, not interleaved);
+* ``memory``: KiB of resident memory (``VmRSS``, Linux only) the process gains per training
+  step during the ``train`` measures (lazily committed tables show here: a table that
+  touches new pages as it learns grows, one allocated whole does not).
 
 One torch thread. Results live in a folder like a learning suite's: ``manifest.json`` (with
 ``"kind": "timing"``, the configurations, the targets and the versions) and ``results.jsonl``,
@@ -58,10 +61,11 @@ __all__ = [
     "timing_report",
 ]
 
-MEASURES = ("train", "eval", "eval_exact")
-TIMING_FIELDS = ("suite", "group", "algorithm", "env", "n", "measure", "round", "seconds", "calls")
-"""Columns of a timing row: ``seconds`` is per step (``train``) or per call (``eval*``),
-averaged over ``calls`` steps / calls of round ``round``."""
+MEASURES = ("train", "eval", "eval_exact", "memory")
+TIMING_FIELDS = ("suite", "group", "algorithm", "env", "n", "measure", "round", "value", "calls")
+"""Columns of a timing row. ``value``: seconds per step (``train``), seconds per call
+(``eval``, ``eval_exact``) or KiB of resident memory gained per training step (``memory``),
+over the ``calls`` steps / calls of round ``round``."""
 KIND = "timing"
 
 
@@ -165,7 +169,7 @@ def _deep_group(ns: tuple[int, ...], sb3_max_n: int) -> TimingGroup:
     )
 
 
-def _tabular_group(ns: tuple[int, ...]) -> TimingGroup:
+def _tabular_group(ns: tuple[int, ...], exact_max_n: int) -> TimingGroup:
     return TimingGroup(
         name="tabular",
         algorithms=_TABULAR,
@@ -174,8 +178,10 @@ def _tabular_group(ns: tuple[int, ...]) -> TimingGroup:
         kwargs={"n_states": 10},
         ns=ns,
         hparams={a: _TABULAR_TIMING for a in _TABULAR},
+        max_n={"QLearning": exact_max_n},
         ratios=(
             Ratio(("StochQLearning", -1, "train"), ("StochQLearning", 0, "train"), 2.0),
+            Ratio(("StochQLearning", 10**6, "train"), ("StochQLearning", 0, "train"), 2.0),
             Ratio(("QLearning", -1, "train"), ("QLearning", 0, "train")),
             Ratio(("StochQLearning", -1, "eval"), ("StochQLearning", 0, "eval")),
         ),
@@ -186,7 +192,7 @@ _FULL_NS = (10**2, 10**3, 10**4, 10**5, 10**6)
 TIMING_SUITES: dict[str, dict[str, TimingProfile]] = {
     "speed": {
         "quick": TimingProfile(
-            groups=(_deep_group((16, 256), 256), _tabular_group((16, 256))),
+            groups=(_deep_group((16, 256), 256), _tabular_group((16, 256), 256)),
             repeats=2,
             seconds=0.02,
             warmup=250,
@@ -194,7 +200,9 @@ TIMING_SUITES: dict[str, dict[str, TimingProfile]] = {
             exact_calls=1,
         ),
         "full": TimingProfile(
-            groups=(_deep_group(_FULL_NS, 10**4), _tabular_group(_FULL_NS)),
+            # the tabular Q-table is committed lazily: StochQLearning up to 10^8 actions
+            # (QLearning's exact max scans the n-row table: up to 10^6)
+            groups=(_deep_group(_FULL_NS, 10**4), _tabular_group((*_FULL_NS, 10**8), 10**6)),
             repeats=5,
             seconds=1.0,
         ),
@@ -257,6 +265,18 @@ def _eval_seconds(model: Any, obs: Sequence[Any], exact: bool = False) -> float:
     for o in obs:
         model.predict(o, deterministic=True, **kwargs)
     return (time.perf_counter() - start) / len(obs)
+
+
+def _rss_bytes() -> int | None:
+    """Resident memory of this process (``VmRSS``), or None where ``/proc`` does not have it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def _has_exact(algorithm: str, model: Any) -> bool:
@@ -360,7 +380,7 @@ def _measure(
         log(f"ready {c.group} {c.algorithm} n={c.n}: ~{probe * 1e3:.3f} ms/step")
     rows: list[dict[str, Any]] = []
 
-    def row(c: _Config, measure: str, rnd: int, seconds: float, calls: int) -> None:
+    def row(c: _Config, measure: str, rnd: int, value: float, calls: int) -> None:
         rows.append(
             {
                 "suite": suite,
@@ -370,18 +390,27 @@ def _measure(
                 "n": c.n,
                 "measure": measure,
                 "round": rnd,
-                "seconds": seconds,
+                "value": value,
                 "calls": calls,
             }
         )
 
     try:
+        rss_gain: dict[tuple[str, str, int], int] = {c.key: 0 for c in configs}
         for rnd in range(prof.repeats):
             for c in configs:
                 model = models[c.key]
+                before = _rss_bytes()
                 row(c, "train", rnd, _train_seconds(model, steps[c.key]), steps[c.key])
+                after = _rss_bytes()
+                if before is not None and after is not None:
+                    rss_gain[c.key] += after - before
                 row(c, "eval", rnd, _eval_seconds(model, obs[c.key]), len(obs[c.key]))
             log(f"round {rnd + 1}/{prof.repeats} done")
+        if _rss_bytes() is not None:
+            for c in configs:
+                total = steps[c.key] * prof.repeats
+                row(c, "memory", 0, max(rss_gain[c.key], 0) / 1024 / total, total)
         for c in configs:
             if _has_exact(c.algorithm, models[c.key]):
                 few = obs[c.key][: prof.exact_calls]
@@ -418,9 +447,9 @@ def _check_row(row: Any, where: str) -> dict[str, Any]:
         raise ResultsError(
             f"{where}: field 'measure' must be one of {MEASURES}, got {row['measure']!r}"
         )
-    s = row["seconds"]
-    if isinstance(s, bool) or not isinstance(s, int | float) or not math.isfinite(s) or s < 0:
-        raise ResultsError(f"{where}: field 'seconds' must be a finite number >= 0, got {s!r}")
+    v = row["value"]
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+        raise ResultsError(f"{where}: field 'value' must be a finite number >= 0, got {v!r}")
     return row
 
 
@@ -453,10 +482,19 @@ def read_timing(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
 
 
 # ------------------------------------------------------------------------------- report
+_COLUMN = {
+    "train": "train ms/step",
+    "eval": "eval ms/call",
+    "eval_exact": "exact ms/call",
+    "memory": "KiB/step",
+}
+_SCALE = {"train": 1e3, "eval": 1e3, "eval_exact": 1e3, "memory": 1.0}
+
+
 def _medians(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int, str], float]:
     by: dict[tuple[str, str, int, str], list[float]] = {}
     for r in rows:
-        by.setdefault((r["group"], r["algorithm"], r["n"], r["measure"]), []).append(r["seconds"])
+        by.setdefault((r["group"], r["algorithm"], r["n"], r["measure"]), []).append(r["value"])
     return {k: statistics.median(v) for k, v in by.items()}
 
 
@@ -476,7 +514,8 @@ def timing_report(path: str | Path) -> list[str]:
         "interleaved in one process (one torch thread); `train` = ms per environment step "
         "inside `learn()` (acting + update + env step), `eval` = ms per "
         "`predict(obs, deterministic=True)` on one observation (the agent's own greedy "
-        "policy), `exact` = the O(n) exact-argmax opt-in, measured once. Machine: "
+        "policy), `exact` = the O(n) exact-argmax opt-in, measured once, `KiB/step` = "
+        "resident memory gained per training step over all rounds. Machine: "
         f"{manifest.get('cpus', '?')} CPUs; versions: "
         + ", ".join(f"{k} {v}" for k, v in sorted(manifest.get("versions", {}).items()))
         + ".",
@@ -489,20 +528,20 @@ def timing_report(path: str | Path) -> list[str]:
         if not algos:
             continue
         kwargs = ", ".join(f"{k}={v}" for k, v in g["kwargs"].items())
-        md += [f"### {name}: {g['env_id']} ({kwargs}), milliseconds against n", ""]
-        header = ["n"]
-        cols: list[tuple[str, str]] = []
-        for measure in MEASURES:
-            for a in algos:
-                if any(k[:2] == (name, a) and k[3] == measure for k in med):
-                    header.append(f"{a} {measure.replace('eval_exact', 'exact')}")
-                    cols.append((a, measure))
+        md += [f"### {name}: {g['env_id']} ({kwargs}) against n", ""]
+        measures = [m for m in MEASURES if any(k[0] == name and k[3] == m for k in med)]
+        header = ["n", "algorithm"] + [_COLUMN[m] for m in measures]
         body = [
-            [fmt_n(n)]
-            + [fmt(med[(name, a, n, m)] * 1e3) if (name, a, n, m) in med else "—" for a, m in cols]
+            [fmt_n(n), a]
+            + [
+                fmt(med[(name, a, n, m)] * _SCALE[m]) if (name, a, n, m) in med else "—"
+                for m in measures
+            ]
             for n in ns
+            for a in algos
+            if any((name, a, n, m) in med for m in measures)
         ]
-        md += table(header, body) + [""]
+        md += table(header, body, "ll" + "r" * len(measures)) + [""]
         ratio_rows = []
         for r in g.get("ratios", []):
             (na, nn, nm), (da, dn, dm) = r["numerator"], r["denominator"]
