@@ -342,7 +342,7 @@ class StateActionQNetwork(CandidateQNetwork):
         weight = self.state_in.weight
         if weight.device.type != "cpu" or weight.dtype != th.float32:
             return None
-        key = tuple(p.data_ptr() for p in self.parameters())
+        key = self._numpy_key()
         cached = getattr(self, "_numpy_form", None)
         if cached is None or cached[0] != key:
             cached = (key, self._numpy_form_of())
@@ -366,6 +366,20 @@ class StateActionQNetwork(CandidateQNetwork):
             return x.reshape(batch, width)
 
         return score
+
+    def _numpy_key(self) -> tuple[int, ...]:
+        """Storage addresses of the parameters the numpy form views (read through the modules,
+        so a replaced parameter changes the key too); cheaper than ``parameters()``."""
+        key = []
+        for m in (self.state_in, self.action_in, self.action_features, *self.body):
+            if not isinstance(m, nn.Linear | nn.Embedding):
+                key.append(id(m))
+                continue
+            key.append(m.weight.data_ptr())
+            bias = getattr(m, "bias", None)
+            if bias is not None:
+                key.append(bias.data_ptr())
+        return tuple(key)
 
     def _numpy_form_of(self) -> tuple[Any, ...] | None:
         """Numpy views of the weights and the action-feature map, or None (other layers)."""
