@@ -489,3 +489,51 @@ def test_table_numbers_are_readable() -> None:
         "0.500",
     ]
     assert fmt(0.001) == "1.00e-03" and fmt(float("nan")) == "—"
+
+
+def test_merge_adds_finished_runs_of_another_folder(tabular_quick: Path, tmp_path: Path) -> None:
+    """Runs made at the same time in two folders (one writer per folder) merge into one folder
+    with one plan, as --extend would have made it; conflicting settings and unfinished runs are
+    refused before anything is written; merging twice changes nothing."""
+    from rlcore.bench.cli import main as bench_main
+    from rlcore.bench.merge import merge_results
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    first = plan("tabular", "quick", algorithms=("Random", "QLearning"))
+    second = plan("tabular", "quick", algorithms=("Random", "StochQLearning"))  # Random in both
+    run_suite(first, a, suite="tabular", profile="quick", progress=False)
+    run_suite(second, b, suite="tabular", profile="quick", progress=False)
+    before = (b / "results.jsonl").read_bytes(), (b / "manifest.json").read_bytes()
+    assert bench_main(["merge", str(b), "--into", str(a)]) == 0
+    manifest = json.loads((a / "manifest.json").read_text())
+    ids = [r["run_id"] for r in manifest["runs"]]
+    expected = [r.run_id for r in first] + [
+        r.run_id for r in second if r.algorithm == "StochQLearning"
+    ]
+    assert ids == expected
+    assert any(c.get("merged_from") == str(b) for c in manifest["calls"])
+    rows = read_rows(a / "results.jsonl")
+    assert [r["run_id"] for r in rows] == [r for r in ids for _ in range(2)]
+    stored = [r for r in read_rows(tabular_quick / "results.jsonl") if r["run_id"] in set(ids)]
+    assert _det(rows) == _det(sorted(stored, key=lambda r: (ids.index(r["run_id"]), r["point"])))
+    assert ((b / "results.jsonl").read_bytes(), (b / "manifest.json").read_bytes()) == before
+    load_results(a)  # complete: every planned run has its rows
+    assert merge_results([b], a) == {"added": 0, "kept": len(second)}  # idempotent
+    assert read_rows(a / "results.jsonl") == rows
+    # another budget for a run both plan: refused, nothing written
+    c = tmp_path / "c"
+    run_suite(
+        plan("tabular", "quick", algorithms=("Random",), budget=200),
+        c, suite="tabular", profile="quick", progress=False,
+    )  # fmt: skip
+    snapshot = (a / "results.jsonl").read_bytes(), (a / "manifest.json").read_bytes()
+    with pytest.raises(ResultsError, match="budget: 300 in the folder, 200 asked"):
+        merge_results([c], a)
+    # a source with a planned run that has no rows: refused
+    d = tmp_path / "d"
+    shutil.copytree(b, d)
+    lines = (d / "results.jsonl").read_text().splitlines(keepends=True)
+    (d / "results.jsonl").write_text("".join(lines[:-2]))  # the last run's two points removed
+    with pytest.raises(ResultsError, match="without results"):
+        merge_results([d], a)
+    assert ((a / "results.jsonl").read_bytes(), (a / "manifest.json").read_bytes()) == snapshot

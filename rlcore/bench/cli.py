@@ -4,6 +4,7 @@ rlcore bench list                                   # suites, profiles, algorith
 rlcore bench run SUITE [--full] [--out DIR] [--jobs N] [--backend ray [--ray-address ADDR]]
 rlcore bench SUITE ...                              # same as `run SUITE ...`
 rlcore bench report RESULTS [RESULTS ...] [--out DIR] [--readme README.md]
+rlcore bench merge SRC [SRC ...] --into DST         # runs made in other folders, into one
 
 ``run`` uses the quick profile unless ``--full`` (or ``--profile full``) is given. Exit status:
 0 done, 2 bad input or a refused / failed call (message on stderr, no traceback), 130 when
@@ -101,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--report", action="store_true", help="write the report when done")
+
+    mer = sub.add_parser(
+        "merge",
+        help="add the finished runs of other results folders (same suite and profile) to one",
+    )
+    mer.add_argument("sources", type=Path, nargs="+", help="results folders to add")
+    mer.add_argument("--into", type=Path, required=True, help="the results folder to add them to")
 
     rep = sub.add_parser("report", help="Markdown summary and PNG plots of results")
     rep.add_argument("results", type=Path, nargs="+", help="results folders or files")
@@ -211,6 +219,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from rlcore.bench.merge import merge_results
+
+    counts = merge_results(args.sources, args.into)
+    print(f"{args.into}: {counts['added']} run(s) added, {counts['kept']} already there (kept)")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from rlcore.bench.report import write_report
 
@@ -234,6 +250,8 @@ def _main(argv: list[str]) -> int:
             return _cmd_list()
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "merge":
+            return _cmd_merge(args)
         return _cmd_report(args)
     except BrokenPipeError:
         raise  # stdout closed by its reader: handled by exit_quietly_on_broken_pipe
