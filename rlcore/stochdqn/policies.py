@@ -336,9 +336,10 @@ class StateActionQNetwork(CandidateQNetwork):
 
     def numpy_scorer(self, features: th.Tensor) -> Callable[[np.ndarray], np.ndarray] | None:
         """:meth:`scorer` in numpy on CPU when the body is ``nn.Linear`` / ``nn.ReLU`` layers
-        (the ``MlpPolicy`` default); ``None`` otherwise. The weights are zero-copy views of the
-        parameters (rebuilt when a parameter's storage changes), so the scorer always sees the
-        current network."""
+        (the ``MlpPolicy`` default); ``None`` otherwise. The parameters are read through
+        zero-copy views (rebuilt when a parameter's storage changes) and copied, per call, into
+        the contiguous layouts the scoring rounds multiply fastest (a few KiB), so the scorer
+        always sees the current network."""
         weight = self.state_in.weight
         if weight.device.type != "cpu" or weight.dtype != th.float32:
             return None
@@ -350,12 +351,27 @@ class StateActionQNetwork(CandidateQNetwork):
         form = cached[1]
         if form is None:
             return None
-        w_state, b_state, action_x, w_action, layers = form
-        h_state = (features.detach().numpy() @ w_state + b_state)[:, None, :]  # (B, 1, H)
+        w_state, b_state, action_x, w_action, views = form
+        # per call: (in, out) contiguous copies of the body's weights, the state part once
+        layers = [None if v is None else (v[0].T.copy(), v[1]) for v in views]
+        h_state = (features.detach().numpy() @ w_state.T + b_state)[:, None, :]  # (B, 1, H)
+        if action_x is None:  # 1-D grid: x(a) = scale * a + shift, so the first layer is affine
+            scale, shift = self._numpy_1d
+            w_a = w_action[:, 0]
+            base, slope = h_state + shift * w_a, scale * w_a
+
+            def first(candidates: np.ndarray) -> np.ndarray:
+                return base + candidates.astype(np.float32)[..., None] * slope
+
+        else:
+            w_a = w_action.T.copy()
+
+            def first(candidates: np.ndarray) -> np.ndarray:
+                return h_state + action_x(candidates) @ w_a
 
         def score(candidates: np.ndarray) -> np.ndarray:
             batch, width = candidates.shape
-            x = (h_state + action_x(candidates) @ w_action).reshape(batch * width, -1)
+            x = first(candidates).reshape(batch * width, -1)
             for layer in layers:
                 if layer is None:
                     np.maximum(x, 0.0, out=x)
@@ -369,7 +385,7 @@ class StateActionQNetwork(CandidateQNetwork):
 
     def _numpy_key(self) -> tuple[int, ...]:
         """Storage addresses of the parameters the numpy form views (read through the modules,
-        so a replaced parameter changes the key too); cheaper than ``parameters()``."""
+        so a replaced parameter or module changes the key too); cheaper than ``parameters()``."""
         key = []
         for m in (self.state_in, self.action_in, self.action_features, *self.body):
             if not isinstance(m, nn.Linear | nn.Embedding):
@@ -382,29 +398,30 @@ class StateActionQNetwork(CandidateQNetwork):
         return tuple(key)
 
     def _numpy_form_of(self) -> tuple[Any, ...] | None:
-        """Numpy views of the weights and the action-feature map, or None (other layers)."""
-        layers: list[tuple[np.ndarray, np.ndarray | None] | None] = []  # None = ReLU
+        """Numpy views of the weights (``(out, in)`` as torch stores them) and the
+        action-feature map (None for a 1-D grid: affine, see :meth:`numpy_scorer`), or None
+        when a layer has no numpy form."""
+        views: list[tuple[np.ndarray, np.ndarray | None] | None] = []  # None = ReLU
         for m in self.body:
             if type(m) is nn.Linear:
                 bias = None if m.bias is None else m.bias.detach().numpy()
-                layers.append((m.weight.detach().numpy().T, bias))
+                views.append((m.weight.detach().numpy(), bias))
             elif type(m) is nn.ReLU:
-                layers.append(None)
+                views.append(None)
             else:
                 return None
         feats = self.action_features
+        action_x: Callable[[np.ndarray], np.ndarray] | None
         if isinstance(feats, GridActionFeatures):
-            bins = feats.bins.numpy()
-            bins_f = bins.astype(np.float32)
-            strides = feats.strides.numpy()
             n_1d = np.float32(feats.n_1d)
-            scale, shift = np.float32(2.0) / n_1d, np.float32(1.0) / n_1d - np.float32(1.0)
+            # GridActionFeatures.forward's 1-D fast path: float32(a) * (2 / n) + (1 / n - 1)
+            self._numpy_1d = (np.float32(2.0) / n_1d, np.float32(1.0) / n_1d - np.float32(1.0))
             if feats.features_dim == 1:
-
-                def action_x(cand: np.ndarray) -> np.ndarray:  # GridActionFeatures' fast path
-                    return (cand.astype(np.float32) * scale + shift)[..., None]
-
+                action_x = None
             else:
+                bins = feats.bins.numpy()
+                bins_f = bins.astype(np.float32)
+                strides = feats.strides.numpy()
 
                 def action_x(cand: np.ndarray) -> np.ndarray:
                     idx = ((cand[..., None] // strides) % bins).astype(np.float32)
@@ -420,8 +437,8 @@ class StateActionQNetwork(CandidateQNetwork):
             return None
         bias = self.state_in.bias
         b_state = np.zeros(1, np.float32) if bias is None else bias.detach().numpy()
-        w_state = self.state_in.weight.detach().numpy().T
-        return w_state, b_state, action_x, self.action_in.weight.detach().numpy().T, layers
+        w_state = self.state_in.weight.detach().numpy()
+        return w_state, b_state, action_x, self.action_in.weight.detach().numpy(), views
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
