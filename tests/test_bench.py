@@ -518,8 +518,9 @@ def test_merge_adds_finished_runs_of_another_folder(tabular_quick: Path, tmp_pat
     assert _det(rows) == _det(sorted(stored, key=lambda r: (ids.index(r["run_id"]), r["point"])))
     assert ((b / "results.jsonl").read_bytes(), (b / "manifest.json").read_bytes()) == before
     load_results(a)  # complete: every planned run has its rows
-    assert merge_results([b], a) == {"added": 0, "kept": len(second)}  # idempotent
-    assert read_rows(a / "results.jsonl") == rows
+    merged = (a / "results.jsonl").read_bytes(), (a / "manifest.json").read_bytes()
+    assert merge_results([b, b], a) == {"added": 0, "kept": len(second)}  # idempotent
+    assert ((a / "results.jsonl").read_bytes(), (a / "manifest.json").read_bytes()) == merged
     # another budget for a run both plan: refused, nothing written
     c = tmp_path / "c"
     run_suite(
@@ -537,3 +538,19 @@ def test_merge_adds_finished_runs_of_another_folder(tabular_quick: Path, tmp_pat
     with pytest.raises(ResultsError, match="without results"):
         merge_results([d], a)
     assert ((a / "results.jsonl").read_bytes(), (a / "manifest.json").read_bytes()) == snapshot
+    # an interrupted merge (rows written, manifest not): another source is refused clearly,
+    # the same source again completes it
+    f, g = tmp_path / "f", tmp_path / "g"
+    run_suite(first, f, suite="tabular", profile="quick", progress=False)
+    run_suite(second, g, suite="tabular", profile="quick", progress=False)
+    planned_only = (f / "manifest.json").read_bytes()
+    merge_results([g], f)
+    (f / "manifest.json").write_bytes(planned_only)  # as if stopped between the two writes
+    h = tmp_path / "h"
+    run_suite(plan("tabular", "quick", algorithms=("Sarsa",)), h, suite="tabular",
+              profile="quick", progress=False)  # fmt: skip
+    with pytest.raises(ResultsError, match="does not plan"):
+        merge_results([h], f)
+    assert merge_results([g], f) == {"added": 3, "kept": 3}
+    assert _det(read_rows(f / "results.jsonl")) == _det(read_rows(a / "results.jsonl"))
+    load_results(f)

@@ -4,6 +4,7 @@ in a strictly read folder, rendered by `rlcore bench report`; learning-suite opt
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def test_quick_speed_suite_rows_and_report(timed: Path) -> None:
     assert "KiB/step" in report and "exact ms/call" in report
     assert "train StochDQN-stochastic(n=256) / train SB3-DQN(n=16)" in report
     ratio = next(line for line in report.splitlines() if "train StochQLearning(n=256) /" in line)
-    assert "≤ 2" in ratio and ("met" in ratio)  # a verdict against the target
+    assert "≤ 2" in ratio and re.search(r"\|\s+(met|\*\*not met\*\*)\s+\|", ratio)
 
 
 def test_learning_options_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -85,3 +86,8 @@ def test_damaged_timing_results_name_the_line(timed: Path, tmp_path: Path) -> No
 def test_unknown_algorithm_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     rc = bench_main(["run", "speed", "--out", str(tmp_path), "--algorithms", "NoSuchAgent"])
     assert rc == 2 and "NoSuchAgent" in capsys.readouterr().err
+
+
+def test_algorithm_not_in_the_suite_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    rc = bench_main(["run", "speed", "--out", str(tmp_path), "--algorithms", "Sarsa"])
+    assert rc == 2 and "not timed by suite 'speed'" in capsys.readouterr().err

@@ -253,6 +253,7 @@ def test_scorer_equals_score_features(policy):
     [
         ({"n_actions": 1000, "dim": 1}, {}),  # 1-D grid coordinates
         ({"n_actions": 900, "dim": 2}, {}),  # 2-D grid coordinates
+        ({"n_actions": 1000, "dim": 3}, {}),  # 3-D grid coordinates
         ({"n_actions": 1000, "dim": 1}, {"action_bins": None}),  # learned embedding
     ],
 )
@@ -296,3 +297,27 @@ def test_numpy_scorer_absent_falls_back_to_torch():
         assert model.q_net.numpy_scorer(th.zeros(3, 1)) is None
         actions, _ = model.predict(obs, deterministic=True)
         assert actions.shape == (3,) and ((0 <= actions) & (actions < 1000)).all()
+
+
+@pytest.mark.parametrize("dim, policy_kwargs", [(1, {}), (2, {}), (1, {"action_bins": None})])
+def test_network_pickles_after_acting(dim, policy_kwargs):
+    """The numpy form (closures, views of this process's storage) is not pickled; a pickled
+    and reloaded network scores like the original and rebuilds its own numpy form."""
+    import pickle
+
+    n = 1000 if dim == 1 else 900
+    env = gym.make("rlcore/TargetReach-v0", n_actions=n, dim=dim)
+    model = StochDQN("MlpPolicy", env, seed=0, policy_kwargs=policy_kwargs, **FAST)
+    model.predict(np.zeros((2, dim), dtype=np.float32), deterministic=True)
+    assert "_numpy_form" in model.q_net.__dict__
+    clone = pickle.loads(pickle.dumps(model.q_net))
+    assert "_numpy_form" not in clone.__dict__
+    features = th.randn(3, dim)
+    cand = np.random.default_rng(1).integers(0, n, (3, 7))
+    np.testing.assert_allclose(
+        clone.numpy_scorer(features)(cand), model.q_net.numpy_scorer(features)(cand), rtol=1e-6
+    )
+    clone.state_in.weight.data.add_(1.0)  # the clone's form views the clone's storage
+    assert not np.allclose(
+        clone.numpy_scorer(features)(cand), model.q_net.numpy_scorer(features)(cand)
+    )

@@ -142,7 +142,8 @@ def _cmd_list() -> int:
 
 # options of learning suites that a timing suite (one process, fixed configurations) refuses
 _LEARNING_ONLY = (
-    ("jobs", 1), ("backend", "local"), ("ray_address", None), ("ship", None), ("seeds", None),
+    ("jobs", 1), ("backend", "local"), ("ray_address", None), ("ray_timeout", RAY_CONNECT_TIMEOUT),
+    ("ship", None), ("seeds", None),
     ("budget", None), ("eval_points", None), ("eval_episodes", None), ("envs", None),
     ("extend", False), ("isolate", False), ("format", "jsonl"),
 )  # fmt: skip
@@ -257,9 +258,14 @@ def _main(argv: list[str]) -> int:
         raise  # stdout closed by its reader: handled by exit_quietly_on_broken_pipe
     except KeyboardInterrupt as e:
         why = f" ({e})" if str(e) else ""
+        timing = args.command == "run" and args.suite in TIMING_SUITES
         print(
-            f"rlcore bench: interrupted{why}; finished runs are kept: rerun the same command "
-            "to resume",
+            f"rlcore bench: interrupted{why}; "
+            + (
+                "a timing suite writes its results at the end: nothing was written"
+                if timing
+                else "finished runs are kept: rerun the same command to resume"
+            ),
             file=sys.stderr,
         )
         return 130

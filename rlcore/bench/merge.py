@@ -14,11 +14,12 @@ Rules (checked before anything is written):
   their returns are the same, only the timing columns differ);
 * the other runs of a source are appended to the destination's plan, in the source's order,
   with their rows; the source's calls are added to the destination's call log, marked with
-  the folder they came from. Sources are left as they were.
+  the folder they came from. Sources are not changed (each is locked while merging: its lock
+  file is the only thing written there).
 
 The destination's manifest and results file are each replaced atomically (results first, so an
-interruption in between leaves rows the manifest does not plan yet, which a second merge
-completes: it is idempotent).
+interruption in between leaves rows the manifest does not plan yet, which merging the same
+source again completes). Merging a source twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ def _manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+def _runs(folder: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    runs = manifest.get("runs")
+    if not isinstance(runs, list) or not all(isinstance(r, dict) and "run_id" in r for r in runs):
+        raise ResultsError(f"{folder / MANIFEST}: no list of planned runs ('runs') with run ids")
+    return runs
+
+
 def _rows(folder: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
     path = results_path(folder, manifest.get("format", "jsonl"))
     return read_rows(path) if path.exists() else []
@@ -67,7 +75,10 @@ def merge_results(sources: Sequence[str | Path], into: str | Path) -> dict[str, 
             unfinished run in a source, a damaged file, a folder in use.
     """
     dst = Path(into)
-    srcs = [Path(s) for s in sources]
+    srcs: list[Path] = []
+    for s in map(Path, sources):  # each folder once
+        if all(s.resolve() != t.resolve() for t in srcs):
+            srcs.append(s)
     if not srcs:
         raise ValueError("give at least one results folder to merge")
     if any(s.resolve() == dst.resolve() for s in srcs):
@@ -79,9 +90,11 @@ def merge_results(sources: Sequence[str | Path], into: str | Path) -> dict[str, 
             stack.enter_context(FolderLock(folder))
         manifest = _manifest(dst)
         rows = _rows(dst, manifest)
-        planned = {r["run_id"]: r for r in manifest.get("runs", [])}
+        planned = {r["run_id"]: r for r in _runs(dst, manifest)}
         done = {r["run_id"] for r in rows}
+        unplanned = sorted(done - set(planned))
         added = kept = 0
+        changed = False
         for src in srcs:
             other = _manifest(src)
             keys = ("suite", "profile", "format")
@@ -92,7 +105,7 @@ def merge_results(sources: Sequence[str | Path], into: str | Path) -> dict[str, 
                 raise ResultsError(f"{src} cannot merge into {dst}: " + "; ".join(head))
             src_rows = _rows(src, other)
             src_done = {r["run_id"] for r in src_rows}
-            unfinished = [r["run_id"] for r in other["runs"] if r["run_id"] not in src_done]
+            unfinished = [r["run_id"] for r in _runs(src, other) if r["run_id"] not in src_done]
             if unfinished:
                 raise ResultsError(
                     f"{src}: {len(unfinished)} planned run(s) without results (e.g. "
@@ -106,6 +119,7 @@ def merge_results(sources: Sequence[str | Path], into: str | Path) -> dict[str, 
                 raise ResultsError(
                     f"{src} plans runs of {dst} with other settings:\n  " + "\n  ".join(diff)
                 )
+            before = (added, len(rows))
             for run in other["runs"]:
                 rid = run["run_id"]
                 if rid in planned and rid in done:
@@ -118,8 +132,19 @@ def merge_results(sources: Sequence[str | Path], into: str | Path) -> dict[str, 
                 if rid not in done:
                     rows += [r for r in src_rows if r["run_id"] == rid]
                     done.add(rid)
-            calls = [c | {"merged_from": str(src)} for c in other.get("calls", [])]
-            manifest["calls"] = [*manifest.get("calls", []), *calls]
+            if (added, len(rows)) != before:  # the source's call log, once
+                calls = [c | {"merged_from": str(src)} for c in other.get("calls", [])]
+                manifest["calls"] = [*manifest.get("calls", []), *calls]
+                changed = True
+        still = [rid for rid in unplanned if rid not in planned]
+        if still:
+            raise ResultsError(
+                f"{results_path(dst, manifest.get('format', 'jsonl'))}: rows of runs that "
+                f"{dst / MANIFEST} does not plan (e.g. {still[:3]}); merge again the folder they "
+                "came from, or remove those rows"
+            )
+        if not changed and not unplanned:
+            return {"added": 0, "kept": kept}  # nothing to add: the folder stays as it is
         order = {rid: i for i, rid in enumerate(planned)}
         path = results_path(dst, manifest.get("format", "jsonl"))
         rewrite_rows(path, sorted(rows, key=lambda r: (order[r["run_id"]], r["point"])))

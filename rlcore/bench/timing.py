@@ -235,9 +235,14 @@ def timing_plan(
         raise KeyError(
             f"unknown profile {profile!r} of suite {suite!r}; known: {sorted(TIMING_SUITES[suite])}"
         )
+    prof = TIMING_SUITES[suite][profile]
+    known = {a for g in prof.groups for a in g.algorithms}
     for name in algorithms or ():
         get_adapter(name)
-    prof = TIMING_SUITES[suite][profile]
+        if name not in known:
+            raise KeyError(
+                f"algorithm {name!r} is not timed by suite {suite!r}; it times {sorted(known)}"
+            )
     configs = [
         _Config(g.name, a, g.env_spec(n), n, dict(g.hparams.get(a, {})))
         for g in prof.groups
@@ -309,15 +314,15 @@ def run_timing(
 
     prof, configs = timing_plan(suite, profile, algorithms)
     out = prepare_folder(out)
-    old = out / "manifest.json"
-    if old.exists() and json.loads(old.read_text(encoding="utf-8")).get("kind") != KIND:
-        raise ResultsError(
-            f"{out} holds the results of a learning suite; give another --out for the "
-            f"timing suite {suite!r}"
-        )
     previous_threads = th.get_num_threads()
-    th.set_num_threads(1)
     with FolderLock(out):
+        old = out / "manifest.json"
+        if old.exists() and _load_manifest(old).get("kind") != KIND:
+            raise ResultsError(
+                f"{out} holds the results of a learning suite; give another --out for the "
+                f"timing suite {suite!r}"
+            )
+        th.set_num_threads(1)
         try:
             rows = _measure(suite, prof, configs, log)
         finally:
@@ -422,6 +427,16 @@ def _measure(
 
 
 # ------------------------------------------------------------------------------- reading
+def _load_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ResultsError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
+    if not isinstance(manifest, dict):
+        raise ResultsError(f"{path}: expected a JSON object")
+    return manifest
+
+
 def is_timing_folder(path: str | Path) -> bool:
     """Whether ``path`` is a timing suite's results folder (its manifest says so)."""
     manifest = Path(path) / "manifest.json"
@@ -461,7 +476,10 @@ def read_timing(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
             manifest without rows.
     """
     folder = Path(path)
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest = _load_manifest(folder / "manifest.json")
+    for key in ("suite", "profile", "groups", "configs"):
+        if key not in manifest:
+            raise ResultsError(f"{folder / 'manifest.json'}: no {key!r} (not a timing manifest)")
     file = folder / "results.jsonl"
     if not file.exists():
         raise ResultsError(f"{folder} holds no results.jsonl")

@@ -140,8 +140,8 @@ def init_callback(
     )
     if not ok:
         raise TypeError(
-            "callback must be None, an SB3 BaseCallback, a list of them or a function "
-            f"f(locals, globals) -> bool, got {callback!r}"
+            "callback must be None, an SB3 BaseCallback, a list of them or a function, "
+            f"got {callback!r}"
         )
     cb: Any = callback
     if isinstance(cb, list | tuple):

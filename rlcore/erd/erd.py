@@ -81,7 +81,13 @@ _HYPER = (
     "read_reward", "correct_reward", "wrong_reward", "seed",
 )  # fmt: skip
 
-CallbackType = BaseCallback | Sequence[BaseCallback] | Callable[[dict[str, Any]], Any] | None
+CallbackType = (
+    BaseCallback
+    | list[BaseCallback]
+    | tuple[BaseCallback, ...]
+    | Callable[[dict[str, Any]], Any]
+    | None
+)
 
 
 class ERD:

@@ -343,12 +343,16 @@ class StateActionQNetwork(CandidateQNetwork):
         weight = self.state_in.weight
         if weight.device.type != "cpu" or weight.dtype != th.float32:
             return None
-        key = self._numpy_key()
-        cached = getattr(self, "_numpy_form", None)
-        if cached is None or cached[0] != key:
-            cached = (key, self._numpy_form_of())
-            self._numpy_form = cached
-        form = cached[1]
+        key, modules = self._numpy_key()
+        cached = self.__dict__.get("_numpy_form")
+        if (
+            cached is None
+            or cached[0] != key
+            or any(a is not b for a, b in zip(cached[1], modules, strict=True))
+        ):
+            cached = (key, modules, self._numpy_form_of())
+            self.__dict__["_numpy_form"] = cached
+        form = cached[2]
         if form is None:
             return None
         w_state, b_state, action_x, w_action, views = form
@@ -383,19 +387,25 @@ class StateActionQNetwork(CandidateQNetwork):
 
         return score
 
-    def _numpy_key(self) -> tuple[int, ...]:
-        """Storage addresses of the parameters the numpy form views (read through the modules,
-        so a replaced parameter or module changes the key too); cheaper than ``parameters()``."""
+    def _numpy_key(self) -> tuple[tuple[int, ...], tuple[nn.Module, ...]]:
+        """The storage addresses of the parameters the numpy form views and the modules it was
+        built from (compared by identity: a replaced parameter or module rebuilds it); cheaper
+        than walking ``parameters()``."""
+        modules = (self.state_in, self.action_in, self.action_features, *self.body)
         key = []
-        for m in (self.state_in, self.action_in, self.action_features, *self.body):
-            if not isinstance(m, nn.Linear | nn.Embedding):
-                key.append(id(m))
-                continue
-            key.append(m.weight.data_ptr())
-            bias = getattr(m, "bias", None)
-            if bias is not None:
-                key.append(bias.data_ptr())
-        return tuple(key)
+        for m in modules:
+            if isinstance(m, nn.Linear | nn.Embedding):
+                key.append(m.weight.data_ptr())
+                bias = getattr(m, "bias", None)
+                if bias is not None:
+                    key.append(bias.data_ptr())
+        return tuple(key), modules
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the numpy form (closures and views of this process's storage; it is
+        rebuilt on first use)."""
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        return {k: v for k, v in state.items() if k not in ("_numpy_form", "_numpy_1d")}
 
     def _numpy_form_of(self) -> tuple[Any, ...] | None:
         """Numpy views of the weights (``(out, in)`` as torch stores them) and the
