@@ -24,29 +24,24 @@ source again completes). Merging a source twice changes nothing the second time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from rlcore.bench.lock import FolderLock
-from rlcore.bench.runner import MANIFEST, manifest_differences, results_path
+from rlcore.bench.runner import MANIFEST, _read_manifest, manifest_differences, results_path
 from rlcore.bench.store import ResultsError, read_rows, rewrite_rows, write_json_atomic
 
 __all__ = ["merge_results"]
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
-    path = folder / MANIFEST
-    if not path.exists():
+    manifest = _read_manifest(folder)  # the runner's reader: clear errors for bad JSON
+    if manifest is None:
         raise ResultsError(
             f"{folder} has no {MANIFEST}: not a results folder of `rlcore bench run`"
         )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ResultsError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
     if manifest.get("kind") == "timing":
         raise ResultsError(f"{folder} holds a timing suite's results: they are not merged")
     return manifest

@@ -45,6 +45,7 @@ import numpy as np
 
 from rlcore.bench.algorithms import get_adapter
 from rlcore.bench.lock import FolderLock
+from rlcore.bench.runner import _read_manifest, _versions
 from rlcore.bench.spec import EnvSpec
 from rlcore.bench.store import ResultsError, prepare_folder, replace_atomically
 
@@ -357,12 +358,6 @@ def run_timing(
     return results
 
 
-def _versions() -> dict[str, str]:
-    from rlcore.bench.runner import _versions as versions
-
-    return versions()
-
-
 def _measure(
     suite: str, prof: TimingProfile, configs: list[_Config], log: Callable[[str], None]
 ) -> list[dict[str, Any]]:
@@ -428,10 +423,8 @@ def _measure(
 
 # ------------------------------------------------------------------------------- reading
 def _load_manifest(path: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ResultsError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
+    """The manifest at ``path`` (the runner's reader: clear errors for bad JSON)."""
+    manifest = _read_manifest(path.parent)
     if not isinstance(manifest, dict):
         raise ResultsError(f"{path}: expected a JSON object")
     return manifest
