@@ -67,7 +67,7 @@ def test_default_greedy_policy_never_builds_an_n_sized_tensor():
     assert model._n_updates > 0 and actions.shape == (8,) and actions.max() < n
     assert 0 < guard.largest <= bound
     assert peak < 8 * 2**20  # bytes of numpy / Python objects; an int64 n-vector is 80 MB
-    # the guard does catch the O(n) path: the exact argmax scores chunks of 65536 actions
+    # the guard does catch the O(n) path: the exact argmax scores chunks of thousands of actions
     with pytest.raises(AssertionError, match="built a tensor of"), TensorSizeGuard(bound):
         model.predict(obs, deterministic=True, exact=True)
 

@@ -2,6 +2,7 @@
 
 rlcore bench list                                   # suites, profiles, algorithms
 rlcore bench run SUITE [--full] [--out DIR] [--jobs N] [--backend ray [--ray-address ADDR]]
+rlcore bench run rumour-protocol [--full] [--data PHEME.jsonl] [--envs SPLIT ...]
 rlcore bench SUITE ...                              # same as `run SUITE ...`
 rlcore bench report RESULTS [RESULTS ...] [--out DIR] [--readme README.md]
 rlcore bench merge SRC [SRC ...] --into DST         # runs made in other folders, into one
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rlcore.bench.algorithms import REGISTRY
+from rlcore.bench.rumour_protocol import PROTOCOL_SUITES, run_protocol
 from rlcore.bench.runner import BACKENDS, RAY_CONNECT_TIMEOUT, run_suite
 from rlcore.bench.store import ResultsError
 from rlcore.bench.suites import SUITES, plan
@@ -39,8 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite (resumes a partly finished results folder)")
     run.add_argument(
         "suite",
-        choices=sorted([*SUITES, *TIMING_SUITES]),
-        help="suite to run (timing suites: " + ", ".join(sorted(TIMING_SUITES)) + ")",
+        choices=sorted([*SUITES, *TIMING_SUITES, *PROTOCOL_SUITES]),
+        help="suite to run (timing suites: "
+        + ", ".join(sorted(TIMING_SUITES))
+        + "; protocol suites: "
+        + ", ".join(sorted(PROTOCOL_SUITES))
+        + ")",
     )
     prof = run.add_mutually_exclusive_group()
     prof.add_argument(
@@ -100,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run each run in a fresh process (peak memory per run; slower start)",
     )
+    run.add_argument(
+        "--data",
+        type=Path,
+        help="protocol suites only: the JSONL data set (e.g. PHEME); default synthetic events",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--report", action="store_true", help="write the report when done")
 
@@ -134,6 +145,11 @@ def _cmd_list() -> int:
         algos = sorted({a for g in groups for a in g.algorithms})
         envs = sorted({g.env_id.split("/")[-1] for g in groups})
         print(f"  {name} (timing): algorithms {', '.join(algos)}; envs {', '.join(envs)}")
+    for name in PROTOCOL_SUITES:
+        print(
+            f"  {name} (protocol): RDM baselines, threshold stop, ERD paper-faithful and best "
+            "variant, SB3 PPO / DQN, majority class; splits: news events left out, thread"
+        )
     print("algorithms:")
     for name, ad in REGISTRY.items():
         print(f"  {name} ({ad.family}: {ad.target}{' ' + str(ad.fixed) if ad.fixed else ''})")
@@ -177,7 +193,40 @@ def _cmd_timing(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_protocol(args: argparse.Namespace) -> int:
+    refused = [("algorithms", None), *[o for o in _LEARNING_ONLY if o[0] not in ("seeds", "envs")]]
+    given = ["--" + name.replace("_", "-") for name, d in refused if getattr(args, name) != d]
+    if given:
+        raise ValueError(
+            f"{args.suite!r} is a protocol suite (every method on the same splits, choices on "
+            f"validation): {', '.join(given)} do not apply; it takes --quick/--full, --data, "
+            "--envs (splits: news events to leave out, 'thread'), --seeds (one), --out, --report"
+        )
+    if args.seeds is not None and len(args.seeds) != 1:
+        raise ValueError(f"--seeds {args.seeds}: a protocol suite runs one seed")
+    out = args.out or Path("bench_results") / f"{args.suite}-{args.profile}"
+    results = run_protocol(
+        args.suite,
+        args.profile,
+        out,
+        data=args.data,
+        splits=args.envs,
+        seed=args.seeds[0] if args.seeds else None,
+        log=(lambda msg: None) if args.no_progress else lambda msg: print(msg, flush=True),
+    )
+    print(f"{args.suite} ({args.profile}): results in {results}")
+    if args.report:
+        from rlcore.bench.report import write_report
+
+        print(f"report: {write_report([out], out / 'report')}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.suite in PROTOCOL_SUITES:
+        return _cmd_protocol(args)
+    if args.data is not None:
+        raise ValueError(f"--data applies to the protocol suites ({', '.join(PROTOCOL_SUITES)})")
     if args.suite in TIMING_SUITES:
         return _cmd_timing(args)
     runs = plan(
@@ -243,7 +292,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    if argv and (argv[0] in SUITES or argv[0] in TIMING_SUITES):
+    if argv and (argv[0] in SUITES or argv[0] in TIMING_SUITES or argv[0] in PROTOCOL_SUITES):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     try:

@@ -14,7 +14,8 @@ For each results folder (or file) and each environment:
 * extra metrics (``metrics`` column): a table of their final values; metrics named
   ``<name>@<x>`` (e.g. ``accuracy@6h`` for rumour detection) are also plotted against ``x``;
 * a timing suite's folder (:mod:`rlcore.bench.timing`): milliseconds against ``n`` and the
-  target ratios.
+  target ratios; a protocol suite's folder (:mod:`rlcore.bench.rumour_protocol`): test
+  metrics of every method per split.
 
 Statistics live in :mod:`rlcore.bench.stats`, tables in :mod:`rlcore.bench.markdown`, plots in
 :mod:`rlcore.bench.plots`; this module reads results and puts the report together.
@@ -173,9 +174,15 @@ def write_report(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    from rlcore.bench.rumour_protocol import is_protocol_folder, protocol_report
     from rlcore.bench.timing import is_timing_folder, timing_report
 
-    loaded = [None if is_timing_folder(p) else load_results(p) for p in paths]
+    special = {
+        i: timing_report if is_timing_folder(p) else protocol_report
+        for i, p in enumerate(paths)
+        if is_timing_folder(p) or is_protocol_folder(p)
+    }
+    loaded = [None if i in special else load_results(p) for i, p in enumerate(paths)]
     md = [
         f"# {title}",
         "",
@@ -183,9 +190,9 @@ def write_report(
         "",
     ]
     suite_count = Counter(s for res in loaded if res for s in {r["suite"] for r in res.rows})
-    for path, res in zip(paths, loaded, strict=True):
-        if res is None:  # a timing suite (rlcore.bench.timing)
-            md += timing_report(path)
+    for i, (path, res) in enumerate(zip(paths, loaded, strict=True)):
+        if res is None:  # a timing or protocol suite (rlcore.bench.timing, .rumour_protocol)
+            md += special[i](path)
             continue
         md += _header(res)
         runs = group_runs(res.rows)

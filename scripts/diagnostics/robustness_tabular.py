@@ -10,7 +10,7 @@ and imported from there in its own process, and prints one table per area:
   file, a warning, a temporary file left behind, or O(n) memory where O(batch) is promised;
 * **crash or loss**: a hang (past the per-case time limit) or a damaged previous checkpoint.
 
-    .venv/bin/python benchmarks/robustness_tabular.py [--before COMMIT] [--after COMMIT]
+    .venv/bin/python scripts/diagnostics/robustness_tabular.py [--before COMMIT] [--after COMMIT]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 CASES = r'''
 import errno, json, os, signal, sys, time, tracemalloc, warnings

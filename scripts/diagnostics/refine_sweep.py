@@ -6,10 +6,10 @@ greedy policy for ``refine_rounds`` in 0..8 and ``steps_per_octave`` in 1, 2, 4,
 exact argmax of the network. Used to choose the default ``refine_rounds`` (never the reported
 seeds). The trained model is cached in ``/tmp/refine_sweep_<dim>_<n>.zip``.
 
-Usage (the runs quoted in ``results/deep_refine_sweep_validation.txt``)::
+Usage (the runs quoted in ``refine_sweep_validation.txt`` next to this file)::
 
-    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/refine_sweep.py 1 100000 10000 400
-    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/refine_sweep.py 2 1000000 10000 100
+    OMP_NUM_THREADS=1 nice -n 5 python scripts/diagnostics/refine_sweep.py 1 100000 10000 400
+    OMP_NUM_THREADS=1 nice -n 5 python scripts/diagnostics/refine_sweep.py 2 1000000 10000 100
 """
 
 from __future__ import annotations
