@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from rlcore.envs.rumour import Event
 
 from rlcore.bench.cli import main as bench_main
 from rlcore.bench.report import write_report
@@ -18,7 +19,6 @@ from rlcore.bench.rumour_protocol import (
     run_protocol,
 )
 from rlcore.bench.store import ResultsError
-from rlcore.envs.rumour import Event
 
 METHODS = (
     "majority class (1 chunk)",
