@@ -109,6 +109,10 @@ def test_folds_are_the_largest_eligible_events() -> None:
     small = type(prof)(**{**prof.__dict__, "min_threads": 10, "min_class": 5, "folds": 3})
     # "onesided" has no rumour, "tiny" too few threads: two eligible, largest first
     assert plan_splits(_events(), small) == ["big", "mid", "thread"]
+    every = type(prof)(**{**small.__dict__, "folds": None})  # the full profile: all eligible
+    assert prof.folds is None and plan_splits(_events(), every) == ["big", "mid", "thread"]
+    one = type(prof)(**{**small.__dict__, "folds": 1})
+    assert plan_splits(_events(), one) == ["big", "thread"]
     assert plan_splits(_events(), small, ["mid", "thread"]) == ["mid", "thread"]
     with pytest.raises(ValueError, match=r"\['nope'\]: not a split .*'big'"):
         plan_splits(_events(), small, ["nope"])

@@ -7,7 +7,7 @@ every choice is made on validation data and the test events are new news events?
 
 Splits: leave-one-event-out folds (a news event of the data set is the test set; the events
 with both classes, at least ``min_threads`` threads and ``min_class`` of each class are
-eligible, the profile runs the ``folds`` largest of them) and one split by thread (ERD's:
+eligible; the full profile runs all of them) and one split by thread (ERD's:
 22.5 % test by a hash of the thread id). Synthetic data (no ``--data``) has no news events:
 only the split by thread. In every split the labelled (training) events are cut by a hash of
 the thread id into *train* (70 %), *fit* (15 %) and *sel* (15 %); the test events are read
@@ -98,8 +98,8 @@ class ProtocolProfile:
 
     Attributes:
         n_events: synthetic events generated when no data file is given.
-        folds: the number of leave-one-event-out folds: the largest eligible news events (by
-            threads); ``--envs`` names others.
+        folds: the number of leave-one-event-out folds, the largest eligible news events (by
+            threads) first; ``None``: every eligible event. ``--envs`` names the splits instead.
         min_threads, min_class: eligibility of a news event as a fold (threads; threads of the
             rarer class).
         chunkings: posts per chunk tried for the RDM, the threshold stop and ERD.
@@ -113,7 +113,7 @@ class ProtocolProfile:
     """
 
     n_events: int
-    folds: int
+    folds: int | None
     chunkings: tuple[int, ...]
     max_rdm_epochs: int
     cm_steps: int
@@ -133,10 +133,10 @@ PROTOCOL_SUITES: dict[str, dict[str, ProtocolProfile]] = {
             n_events=150, folds=1, chunkings=(3,), max_rdm_epochs=1, cm_steps=150, train_freq=4,
             sb3_steps=300, rewards=((-0.01, -2.0),),
         ),
-        # PHEME (--data): the 3 largest eligible events + the split by thread, ~35 min of one
-        # core; synthetic: 2,400 events, split by thread, ~15 min
+        # PHEME (--data): every eligible news event (5 of the 7 in ../shared) + the split by
+        # thread, ~15 min of one core; synthetic: 2,400 events, split by thread, ~3 min
         "full": ProtocolProfile(
-            n_events=2400, folds=3, chunkings=(3, 1), max_rdm_epochs=5, cm_steps=8000,
+            n_events=2400, folds=None, chunkings=(3, 1), max_rdm_epochs=5, cm_steps=8000,
             train_freq=4, sb3_steps=30_000, rewards=((-0.01, -2.0), (-0.05, -5.0)),
         ),
     }
@@ -365,7 +365,7 @@ def plan_splits(
 
     Args:
         splits: names chosen by the user (``--envs``); default: the profile's ``folds``
-            largest eligible events, then the split by thread.
+            largest eligible events (all when ``None``), then the split by thread.
 
     Raises:
         ValueError: a name that is neither ``"thread"`` nor a news event of the data (the
@@ -373,7 +373,7 @@ def plan_splits(
     """
     groups = sorted({str(e.group) for e in events if e.group is not None})
     if splits is None:
-        chosen = [g for g, _ in _eligible(events, prof)[: prof.folds]]
+        chosen = [g for g, _ in _eligible(events, prof)[: prof.folds]]  # [:None] = all
         return chosen + ([THREAD_SPLIT] if prof.thread_split or not chosen else [])
     dup = sorted({s for s in splits if list(splits).count(s) > 1})
     if dup:
@@ -558,11 +558,16 @@ def protocol_report(path: str | Path) -> list[str]:
     manifest, rows = read_protocol(path)
     s = manifest["settings"]
     md = [
-        f"## Suite `{manifest['suite']}` — profile `{manifest['profile']}` (protocol)",
+        f"## Suite `{manifest['suite']}` — profile `{manifest['profile']}` (protocol; data "
+        f"{manifest['data']['source']})",
         "",
-        f"Source `{Path(path) / 'results.jsonl'}`: data {manifest['data']['source']}"
-        + (f" (SHA-256 {manifest['data']['sha256'][:12]}…)" if "sha256" in manifest["data"] else "")
-        + f", seed {s['seed']}; RDM epochs ≤ {s['max_rdm_epochs']}, chunkings {s['chunkings']}, "
+        f"Source `{Path(path) / 'results.jsonl'}`"
+        + (
+            f" (data SHA-256 {manifest['data']['sha256'][:12]}…)"
+            if "sha256" in manifest["data"]
+            else ""
+        )
+        + f": seed {s['seed']}; RDM epochs ≤ {s['max_rdm_epochs']}, chunkings {s['chunkings']}, "
         f"{s['cm_steps']} checkpoint-module steps per round, {s['sb3_steps']} SB3 steps; every "
         "choice on validation events (train 70 / fit 15 / sel 15 % of the labelled events), test "
         "read once. ER = posts read ÷ posts of the whole thread; SEA = ERD's score of accuracy "

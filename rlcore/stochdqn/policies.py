@@ -193,11 +193,12 @@ class CandidateQNetwork(BasePolicy):
         features = self.extract_features(obs, self.features_extractor)
         batch = features.shape[0]
         chunk = self._exact_chunk(batch)
+        score_all = self._score_for_all(features)
         best_v = th.full((batch,), -math.inf, device=features.device)
         best_a = th.zeros(batch, dtype=th.int64, device=features.device)
         for start in range(0, self.n_actions, chunk):
             acts = th.arange(start, min(start + chunk, self.n_actions), device=features.device)
-            values, idx = self.score_features(features, acts.expand(batch, -1)).max(dim=1)
+            values, idx = score_all(acts).max(dim=1)
             better = values > best_v
             best_v = th.where(better, values, best_v)
             best_a = th.where(better, acts[idx], best_a)
@@ -207,6 +208,12 @@ class CandidateQNetwork(BasePolicy):
         """Actions per chunk of the exact max for ``batch`` states (at most ``exact_chunk_rows``
         (state, action) rows)."""
         return max(1, self.exact_chunk_rows // batch)
+
+    def _score_for_all(self, features: th.Tensor) -> Callable[[th.Tensor], th.Tensor]:
+        """A function scoring the same actions ``(C,)`` in every one of the ``B`` states of
+        ``features``: ``(B, C)`` (the chunks of the exact max and of ``forward``)."""
+        batch = features.shape[0]
+        return lambda actions: self.score_features(features, actions.expand(batch, -1))
 
     def forward(self, obs: PyTorchObs, candidates: th.Tensor | None = None) -> th.Tensor:
         """Q-values, with the meaning of SB3's ``DQN.q_net(obs)``.
@@ -231,11 +238,10 @@ class CandidateQNetwork(BasePolicy):
             )
         values = th.empty((batch, n), device=features.device)
         chunk = self._exact_chunk(batch)
+        score_all = self._score_for_all(features)
         for start in range(0, n, chunk):
             acts = th.arange(start, min(start + chunk, n), device=features.device)
-            values[:, start : start + len(acts)] = self.score_features(
-                features, acts.expand(batch, -1)
-            )
+            values[:, start : start + len(acts)] = score_all(acts)
         return values
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = True) -> th.Tensor:
@@ -321,6 +327,16 @@ class StateActionQNetwork(CandidateQNetwork):
     def _exact_chunk(self, batch: int) -> int:
         rows = min(self.exact_chunk_rows, self.CACHE_BYTES // (4 * max(self.net_arch)))
         return max(1, rows // batch)
+
+    def _score_for_all(self, features: th.Tensor) -> Callable[[th.Tensor], th.Tensor]:
+        # the state part once, each chunk's action part once (not once per state)
+        h_state = self.state_in(features).unsqueeze(1)  # (B, 1, H)
+
+        def score(actions: th.Tensor) -> th.Tensor:
+            h_action = self.action_in(self.action_features(actions))  # (C, H)
+            return self.body(h_state + h_action).squeeze(-1)  # (B, C)
+
+        return score
 
     def score_features(self, features: th.Tensor, candidates: th.Tensor) -> th.Tensor:
         h_state = self.state_in(features).unsqueeze(1)  # (B, 1, H)
