@@ -5,7 +5,7 @@ held-out test split against the RDM answering at fixed checkpoints and on the fu
 
 Swap the data set for a real one with ``dataset="../shared/data/pheme/pheme_v9_rnr_7events.jsonl"``
 (or ``load_pheme(folder)``, ``load_weibo``, ``load_jsonl``) and split by news event with
-``test_groups=["ferguson"]``; ``benchmarks/rumour_pheme.py`` runs the full protocol.
+``test_groups=["ferguson"]``; ``rlcore bench run rumour-protocol --full --data ...`` runs the full protocol.
 """
 
 from __future__ import annotations

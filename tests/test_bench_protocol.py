@@ -76,7 +76,7 @@ def test_report_renders_the_table(quick: Path, tmp_path: Path) -> None:
 def test_other_settings_or_suites_are_refused(quick: Path, tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match="another profile"):
         run_protocol("rumour-protocol", "full", quick, log=lambda m: None)
-    with pytest.raises(ResultsError, match="another seed|another settings"):
+    with pytest.raises(ResultsError, match=r"another settings \(seed 0, now 5\)"):
         run_protocol("rumour-protocol", "quick", quick, seed=5, log=lambda m: None)
     (tmp_path / "manifest.json").write_text(json.dumps({"suite": "control", "runs": []}))
     with pytest.raises(ResultsError, match="'control'"):
@@ -94,6 +94,57 @@ def test_malformed_results_line_is_named(quick: Path, tmp_path: Path) -> None:
     (tmp_path / "results.jsonl").write_text("{not json\n")
     with pytest.raises(ResultsError, match=r"results.jsonl, line 1: not valid JSON"):
         read_protocol(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.update(seconds="x"), "'seconds' must be a number"),
+        (lambda r: r.update(sizes=[1, 2]), "'sizes' must map parts"),
+        (lambda r: r.update(choices=None), "'choices' must be an object"),
+        (lambda r: r.update(seed=7), "seed 7, but the manifest's"),
+        (lambda r: r.update(split="ferguson"), "not one of the manifest's"),
+    ],
+)
+def test_inconsistent_results_lines_are_refused(quick, tmp_path, change, message) -> None:
+    (tmp_path / "manifest.json").write_bytes((quick / "manifest.json").read_bytes())
+    row = json.loads((quick / "results.jsonl").read_text())
+    change(row)
+    (tmp_path / "results.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(ResultsError, match=rf"results.jsonl, line 1: .*{message}"):
+        read_protocol(tmp_path)
+
+
+def test_duplicate_split_and_unfinished_folder(quick: Path, tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_bytes((quick / "manifest.json").read_bytes())
+    line = (quick / "results.jsonl").read_text()
+    (tmp_path / "results.jsonl").write_text(line + line)
+    with pytest.raises(ResultsError, match="line 2: split 'thread' appears twice"):
+        read_protocol(tmp_path)
+    # a run interrupted before its only split finished: the report says what is missing
+    (tmp_path / "results.jsonl").write_text("")
+    md = write_report([tmp_path], tmp_path / "report").read_text()
+    assert "Unfinished: 0 of 1 planned splits; missing thread" in md
+
+
+def test_results_without_manifest_or_bad_manifest_are_refused(quick: Path, tmp_path: Path) -> None:
+    (tmp_path / "results.jsonl").write_bytes((quick / "results.jsonl").read_bytes())
+    before = (tmp_path / "results.jsonl").read_bytes()
+    with pytest.raises(ResultsError, match="exists without a manifest.json"):
+        run_protocol("rumour-protocol", "quick", tmp_path, log=lambda m: None)
+    assert (tmp_path / "results.jsonl").read_bytes() == before  # nothing lost
+    (tmp_path / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(ResultsError, match="expected a JSON object"):
+        run_protocol("rumour-protocol", "quick", tmp_path, log=lambda m: None)
+
+
+def test_empty_data_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    data = tmp_path / "empty.jsonl"
+    data.write_text("")
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="the data set holds no event"):
+        run_protocol("rumour-protocol", "quick", out, data=data, log=lambda m: None)
+    assert not (out / "manifest.json").exists()
 
 
 def _events() -> list[Event]:

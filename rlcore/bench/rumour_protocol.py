@@ -206,6 +206,12 @@ def run_split(
     t0 = time.perf_counter()
     carve = _carve(labelled, seed)
     ids_test = [e.id for e in test]
+    empty = [p for p, ids in (*carve.items(), ("test", ids_test)) if not ids]
+    if empty:
+        raise ValueError(
+            f"{len(labelled)} labelled and {len(test)} test events leave the parts {empty} empty "
+            "(train 70 / fit 15 / sel 15 % of the labelled events by hash): too few events"
+        )
 
     def env(part: list[str] | None, posts: int, vocab: Any = None, **kw: Any) -> RumourStreamEnv:
         """The events ``part`` (``None``: the training events), vocabulary fitted on *train*
@@ -243,7 +249,7 @@ def run_split(
             base.pretrain_rdm(1)
             loss = _val_xent(base.rdm, val_streams)
             curve.append(round(loss, 4))
-            if loss < best:
+            if epoch == 1 or loss < best:  # (a NaN loss keeps the first epoch)
                 best, best_epoch = loss, epoch
                 rdm_state[posts] = copy.deepcopy(base.rdm.state_dict())
         choices[f"rdm_epochs@{posts}posts"] = best_epoch
@@ -326,10 +332,11 @@ def run_split(
             if i:
                 model.learn(third, reset_num_timesteps=False)
             snaps[i] = (_metrics(sb3_decisions(model, v_sel)),
-                        copy.deepcopy(model.policy.state_dict()))  # fmt: skip
-        best_i = _select({i: m for i, (m, _) in snaps.items()}, sel_ref[p3]["accuracy"])
+                        copy.deepcopy(model.policy.state_dict()), model.num_timesteps)  # fmt: skip
+        best_i = _select({i: m for i, (m, _, _) in snaps.items()}, sel_ref[p3]["accuracy"])
         model.policy.load_state_dict(snaps[best_i][1])
-        choices[algo] = {"checkpoint_steps": (best_i + 1) * third}
+        # the steps actually run (PPO collects whole rollouts of n_steps)
+        choices[algo] = {"checkpoint_steps": int(snaps[best_i][2])}
         rows[f"SB3 {algo} (tf-idf)"] = _metrics(sb3_decisions(model, v_test))
         log(f"  SB3 {algo} {elapsed()}")
     return {"sizes": sizes, "rows": rows, "choices": choices}
@@ -397,6 +404,8 @@ def _load_events(data: Path | None, prof: ProtocolProfile, seed: int) -> tuple[l
     if not data.is_file():
         raise ValueError(f"--data {str(data)!r}: no such file (expected a JSONL data set)")
     events = list(load_dataset_cached(data))
+    if not events:
+        raise ValueError(f"--data {str(data)!r}: the data set holds no event")
     return events, {"source": data.name, "sha256": _sha256(data), "events": len(events)}
 
 
@@ -444,6 +453,13 @@ def run_protocol(
     with FolderLock(out):
         done: list[dict[str, Any]] = []
         old = _read_manifest(out)
+        if old is None and results.exists():
+            raise ResultsError(
+                f"{results} exists without a manifest.json: not a protocol suite's folder (or a "
+                "damaged one); give another --out"
+            )
+        if old is not None and not isinstance(old, dict):
+            raise ResultsError(f"{out / 'manifest.json'}: expected a JSON object")
         if old is not None:
             if old.get("kind") != KIND or old.get("suite") != suite:
                 raise ResultsError(
@@ -451,10 +467,15 @@ def run_protocol(
                     f"another --out for {suite!r}"
                 )
             for key in ("profile", "settings", "data"):
-                if old.get(key) != manifest[key]:
+                was, now = old.get(key), manifest[key]
+                if was != now:
+                    if isinstance(was, dict) and isinstance(now, dict):
+                        diff = [f"{k} {was.get(k)!r}, now {now.get(k)!r}"
+                                for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]  # fmt: skip
+                    else:
+                        diff = [f"{was!r}, now {now!r}"]
                     raise ResultsError(
-                        f"{out}: made with another {key} ({old.get(key)!r}, now "
-                        f"{manifest[key]!r}); give another --out"
+                        f"{out}: made with another {key} ({'; '.join(diff)}); give another --out"
                     )
             if results.exists():
                 done = read_protocol(out)[1]
@@ -475,10 +496,11 @@ def run_protocol(
                     from rlcore.envs.rumour import split_events
 
                     parts = split_events(events, seed=seed, val_fraction=0.0, test_fraction=0.225)
-                else:
-                    from rlcore.envs.rumour import split_by_group
-
-                    parts = split_by_group(events, [name], val_fraction=0.0)
+                else:  # the news event left out; events without one are labelled events
+                    parts = {
+                        "train": [e for e in events if e.group is None or str(e.group) != name],
+                        "test": [e for e in events if e.group is not None and str(e.group) == name],
+                    }
                 row = {"suite": suite, "split": name, "seed": seed}
                 row |= run_split(events, parts["train"], parts["test"], prof, seed, log)
                 row["seconds"] = round(time.perf_counter() - t0, 1)
@@ -496,17 +518,36 @@ def is_protocol_folder(path: str | Path) -> bool:
     if not Path(path).is_dir() or not manifest.exists():
         return False
     try:
-        return json.loads(manifest.read_text(encoding="utf-8")).get("kind") == KIND
-    except json.JSONDecodeError:
+        obj = json.loads(manifest.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return False
+    return isinstance(obj, dict) and obj.get("kind") == KIND
 
 
-def _check_split(row: Any, where: str) -> dict[str, Any]:
+def _check_split(row: Any, where: str, manifest: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(row, dict) or set(row) != set(SPLIT_FIELDS):
         got = sorted(row) if isinstance(row, dict) else row
         raise ResultsError(f"{where}: expected the fields {list(SPLIT_FIELDS)}, got {got!r}")
-    if not isinstance(row["split"], str) or not isinstance(row["rows"], dict) or not row["rows"]:
-        raise ResultsError(f"{where}: 'split' must be a string and 'rows' a non-empty object")
+    if row["suite"] != manifest.get("suite") or row["seed"] != manifest["settings"].get("seed"):
+        raise ResultsError(
+            f"{where}: suite {row['suite']!r} / seed {row['seed']!r}, but the manifest's are "
+            f"{manifest.get('suite')!r} / {manifest['settings'].get('seed')!r}"
+        )
+    if row["split"] not in manifest.get("splits", []):
+        raise ResultsError(
+            f"{where}: split {row['split']!r} is not one of the manifest's {manifest.get('splits')}"
+        )
+    if not isinstance(row["rows"], dict) or not row["rows"]:
+        raise ResultsError(f"{where}: 'rows' must be a non-empty object (method -> metrics)")
+    sizes, secs = row["sizes"], row["seconds"]
+    if not isinstance(sizes, dict) or any(
+        isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in sizes.values()
+    ):
+        raise ResultsError(f"{where}: 'sizes' must map parts to event counts, got {sizes!r}")
+    if not isinstance(row["choices"], dict):
+        raise ResultsError(f"{where}: 'choices' must be an object, got {row['choices']!r}")
+    if isinstance(secs, bool) or not isinstance(secs, int | float) or not secs >= 0:
+        raise ResultsError(f"{where}: 'seconds' must be a number >= 0, got {secs!r}")
     for method, m in row["rows"].items():
         for c in COLUMNS:
             v = m.get(c) if isinstance(m, dict) else None
@@ -525,7 +566,12 @@ def read_protocol(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]
     """
     folder = Path(path)
     manifest = _read_manifest(folder)
-    if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("kind") != KIND
+        or not isinstance(manifest.get("settings"), dict)
+        or not isinstance(manifest.get("data"), dict)
+    ):
         raise ResultsError(f"{folder / 'manifest.json'}: not a protocol suite's manifest")
     file = folder / "results.jsonl"
     rows: list[dict[str, Any]] = []
@@ -538,7 +584,10 @@ def read_protocol(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise ResultsError(f"{file}, line {i}: not valid JSON ({e.msg})") from None
-        rows.append(_check_split(obj, f"{file}, line {i}"))
+        row = _check_split(obj, f"{file}, line {i}", manifest)
+        if any(r["split"] == row["split"] for r in rows):
+            raise ResultsError(f"{file}, line {i}: split {row['split']!r} appears twice")
+        rows.append(row)
     return manifest, rows
 
 
@@ -576,11 +625,18 @@ def protocol_report(path: str | Path) -> list[str]:
         + ".",
         "",
     ]
+    missing = [x for x in manifest.get("splits", []) if all(r["split"] != x for r in rows)]
+    if missing:
+        md += [
+            f"**Unfinished: {len(rows)} of {len(manifest['splits'])} planned splits; missing "
+            f"{', '.join(missing)}** (rerun the same command to finish them).",
+            "",
+        ]
     folds = [r for r in rows if r["split"] != THREAD_SPLIT]
     thread = [r for r in rows if r["split"] == THREAD_SPLIT]
     header = ["method", "accuracy", "F1", "ER", "SEA"]
     for title, group in (
-        (f"Leave one news event out ({len(folds)} folds: "
+        (f"Leave one news event out ({len(folds)} fold{'s' * (len(folds) != 1)}: "
          + ", ".join(r["split"] for r in folds) + "), test, mean ± sd over folds", folds),
         ("Split by thread (22.5 % test)", thread),
     ):  # fmt: skip

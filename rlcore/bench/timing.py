@@ -436,9 +436,10 @@ def is_timing_folder(path: str | Path) -> bool:
     if not Path(path).is_dir() or not manifest.exists():
         return False
     try:
-        return json.loads(manifest.read_text(encoding="utf-8")).get("kind") == KIND
-    except json.JSONDecodeError:
+        obj = json.loads(manifest.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return False
+    return isinstance(obj, dict) and obj.get("kind") == KIND
 
 
 def _check_row(row: Any, where: str) -> dict[str, Any]:
