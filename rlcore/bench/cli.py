@@ -165,6 +165,15 @@ _LEARNING_ONLY = (
 )  # fmt: skip
 
 
+def _report_if_asked(args: argparse.Namespace, out: Path) -> int:
+    """``--report``: write the folder's report into ``out/report``."""
+    if args.report:
+        from rlcore.bench.report import write_report
+
+        print(f"report: {write_report([out], out / 'report')}")
+    return 0
+
+
 def _cmd_timing(args: argparse.Namespace) -> int:
     given = [
         "--" + name.replace("_", "-")
@@ -186,11 +195,7 @@ def _cmd_timing(args: argparse.Namespace) -> int:
         log=(lambda msg: None) if args.no_progress else print,
     )
     print(f"{args.suite} ({args.profile}): timing results in {results}")
-    if args.report:
-        from rlcore.bench.report import write_report
-
-        print(f"report: {write_report([out], out / 'report')}")
-    return 0
+    return _report_if_asked(args, out)
 
 
 def _cmd_protocol(args: argparse.Namespace) -> int:
@@ -215,11 +220,7 @@ def _cmd_protocol(args: argparse.Namespace) -> int:
         log=(lambda msg: None) if args.no_progress else lambda msg: print(msg, flush=True),
     )
     print(f"{args.suite} ({args.profile}): results in {results}")
-    if args.report:
-        from rlcore.bench.report import write_report
-
-        print(f"report: {write_report([out], out / 'report')}")
-    return 0
+    return _report_if_asked(args, out)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -262,11 +263,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"finished (skipped), {len(summary.executed)} executed in {summary.seconds:.1f} s; "
         f"results in {summary.results}"
     )
-    if args.report:
-        from rlcore.bench.report import write_report
-
-        print(f"report: {write_report([out], out / 'report')}")
-    return 0
+    return _report_if_asked(args, out)
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:

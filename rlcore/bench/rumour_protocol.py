@@ -58,7 +58,13 @@ import numpy as np
 
 from rlcore.bench.lock import FolderLock
 from rlcore.bench.runner import _read_manifest, _versions
-from rlcore.bench.store import ResultsError, prepare_folder, replace_atomically
+from rlcore.bench.store import (
+    ResultsError,
+    folder_kind,
+    prepare_folder,
+    read_json_lines,
+    replace_atomically,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -514,14 +520,7 @@ def run_protocol(
 # ------------------------------------------------------------------------------ reading
 def is_protocol_folder(path: str | Path) -> bool:
     """Whether ``path`` is a protocol suite's results folder (its manifest says so)."""
-    manifest = Path(path) / "manifest.json"
-    if not Path(path).is_dir() or not manifest.exists():
-        return False
-    try:
-        obj = json.loads(manifest.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return isinstance(obj, dict) and obj.get("kind") == KIND
+    return folder_kind(path) == KIND
 
 
 def _check_split(row: Any, where: str, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -577,13 +576,7 @@ def read_protocol(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]
     rows: list[dict[str, Any]] = []
     if not file.exists():
         return manifest, rows
-    for i, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ResultsError(f"{file}, line {i}: not valid JSON ({e.msg})") from None
+    for i, obj in read_json_lines(file):
         row = _check_split(obj, f"{file}, line {i}", manifest)
         if any(r["split"] == row["split"] for r in rows):
             raise ResultsError(f"{file}, line {i}: split {row['split']!r} appears twice")

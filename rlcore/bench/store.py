@@ -428,3 +428,35 @@ def prepare_folder(out: str | Path) -> Path:
             f"cannot create the results folder {str(out)!r}: {e.strerror or e}"
         ) from None
     return out
+
+
+def folder_kind(path: str | Path) -> str | None:
+    """The ``"kind"`` of the results folder ``path`` (``"timing"``, ``"protocol"``), read from
+    its ``manifest.json``; ``None`` for a learning suite's folder, a file, or an unreadable
+    manifest (its reader then gives the clear error)."""
+    manifest = Path(path) / "manifest.json"
+    if not Path(path).is_dir() or not manifest.exists():
+        return None
+    try:
+        obj = json.loads(manifest.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def read_json_lines(file: Path) -> list[tuple[int, Any]]:
+    """``(line number, object)`` of each non-blank line of a JSON-lines file.
+
+    Raises:
+        ResultsError: a line that is not valid JSON, named by file and line.
+    """
+    out = []
+    for i, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append((i, json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise ResultsError(f"{file}, line {i}: not valid JSON ({e.msg})") from None
+    return out

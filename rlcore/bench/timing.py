@@ -47,7 +47,13 @@ from rlcore.bench.algorithms import get_adapter
 from rlcore.bench.lock import FolderLock
 from rlcore.bench.runner import _read_manifest, _versions
 from rlcore.bench.spec import EnvSpec
-from rlcore.bench.store import ResultsError, prepare_folder, replace_atomically
+from rlcore.bench.store import (
+    ResultsError,
+    folder_kind,
+    prepare_folder,
+    read_json_lines,
+    replace_atomically,
+)
 
 __all__ = [
     "MEASURES",
@@ -432,14 +438,7 @@ def _load_manifest(path: Path) -> dict[str, Any]:
 
 def is_timing_folder(path: str | Path) -> bool:
     """Whether ``path`` is a timing suite's results folder (its manifest says so)."""
-    manifest = Path(path) / "manifest.json"
-    if not Path(path).is_dir() or not manifest.exists():
-        return False
-    try:
-        obj = json.loads(manifest.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return isinstance(obj, dict) and obj.get("kind") == KIND
+    return folder_kind(path) == KIND
 
 
 def _check_row(row: Any, where: str) -> dict[str, Any]:
@@ -478,13 +477,7 @@ def read_timing(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
     if not file.exists():
         raise ResultsError(f"{folder} holds no results.jsonl")
     rows = []
-    for i, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ResultsError(f"{file}, line {i}: not valid JSON ({e.msg})") from None
+    for i, obj in read_json_lines(file):
         rows.append(_check_row(obj, f"{file}, line {i}"))
     have = {(r["group"], r["algorithm"], r["n"]) for r in rows}
     missing = [c for c in manifest.get("configs", []) if tuple(c) not in have]
